@@ -1,0 +1,1 @@
+"""setup of aiida-mlipgen."""

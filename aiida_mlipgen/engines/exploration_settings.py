@@ -1,0 +1,316 @@
+"""The input of ``mlipgen-explore``: one JSON or YAML file, read and checked before any MD runs.
+
+Example (YAML; every key not marked optional is required)::
+
+    models: [member0.nequip.zip, member1.nequip.zip]   # >= 2 files, paths relative to this file
+    structures: {si64: si64.extxyz}                    # name -> file (first frame is used)
+    temperatures_K: [300, 1000]
+    pressures_GPa: [0.0, 5.0]        # NPT ensembles only
+    ensemble: nvt-langevin           # nvt-langevin | nvt-nose-hoover | npt-mtk | npt-mtk-isotropic
+    timestep_fs: 1.0
+    steps: 2000
+    stride: 10                       # all members evaluated every `stride` steps
+    driver: member0                  # optional: member0 (default) | mean
+    thermostat_damping_fs: 100       # optional: Langevin 1/friction, Nose-Hoover tdamp
+    barostat_damping_fs: 1000        # optional: MTK pdamp
+    trust_lo: 0.05                   # optional, eV/A, max force deviation
+    trust_hi: 0.15                   # optional, eV/A
+    energy_trust_per_atom: [lo, hi]  # optional, eV/atom
+    stress_trust_GPa: [lo, hi]       # optional, GPa
+    stop_after: 5                    # optional: consecutive checks above trust_hi that stop a run
+    seed: 0                          # optional: velocities and Langevin noise (+ condition index)
+    write_frames: all                # optional: all | candidates (sampled frames written)
+    full_trajectory: false           # optional: also write every `trajectory_interval` steps
+    trajectory_interval: 1           # optional
+    device: cpu                      # optional: cpu | cuda
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ase import Atoms
+
+from aiida_mlipgen.science.selection import (
+    DEFAULT_FORCE_TRUST_HI,
+    DEFAULT_FORCE_TRUST_LO,
+    SelectionCriteria,
+    TrustWindow,
+)
+
+NVT_ENSEMBLES = ('nvt-langevin', 'nvt-nose-hoover')
+NPT_ENSEMBLES = ('npt-mtk', 'npt-mtk-isotropic')
+ENSEMBLES = NVT_ENSEMBLES + NPT_ENSEMBLES
+DRIVERS = ('member0', 'mean')
+WRITE_FRAMES = ('all', 'candidates')
+
+REQUIRED_KEYS = ('models', 'structures', 'temperatures_K', 'ensemble', 'timestep_fs', 'steps', 'stride')
+OPTIONAL_KEYS = (
+    'pressures_GPa',
+    'driver',
+    'thermostat_damping_fs',
+    'barostat_damping_fs',
+    'trust_lo',
+    'trust_hi',
+    'energy_trust_per_atom',
+    'stress_trust_GPa',
+    'stop_after',
+    'seed',
+    'write_frames',
+    'full_trajectory',
+    'trajectory_interval',
+    'device',
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One point of the exploration grid."""
+
+    index: int
+    structure: str
+    temperature_K: float  # noqa: N815 (unit in the name, as ASE writes it)
+    pressure_GPa: float | None  # noqa: N815
+
+    @property
+    def label(self) -> str:
+        """A name safe in file names and extxyz ``info``, e.g. ``si64_300K`` or ``si64_300K_5GPa``."""
+        label = f'{self.structure}_{self.temperature_K:g}K'
+        if self.pressure_GPa is not None:
+            label += f'_{self.pressure_GPa:g}GPa'
+        return label
+
+
+@dataclass
+class ExplorationSettings:
+    """Checked exploration input. Units: K, GPa, fs; deviations eV/A, eV/atom, GPa."""
+
+    models: list[Path]
+    structures: dict[str, Atoms]
+    temperatures_K: list[float]  # noqa: N815
+    pressures_GPa: list[float] | None  # noqa: N815
+    ensemble: str
+    timestep_fs: float
+    steps: int
+    stride: int
+    driver: str = 'member0'
+    thermostat_damping_fs: float = 100.0
+    barostat_damping_fs: float = 1000.0
+    criteria: SelectionCriteria = field(default_factory=SelectionCriteria)
+    stop_after: int = 5
+    seed: int = 0
+    write_frames: str = 'all'
+    full_trajectory: bool = False
+    trajectory_interval: int = 1
+    device: str = 'cpu'
+
+    @property
+    def is_npt(self) -> bool:
+        return self.ensemble in NPT_ENSEMBLES
+
+    def conditions(self) -> list[Condition]:
+        """The grid structure x temperature (x pressure), in a fixed order."""
+        pressures = self.pressures_GPa if self.is_npt else [None]
+        grid = itertools.product(self.structures, self.temperatures_K, pressures)
+        return [
+            Condition(index=index, structure=name, temperature_K=temperature, pressure_GPa=pressure)
+            for index, (name, temperature, pressure) in enumerate(grid)
+        ]
+
+    def as_dict(self) -> dict:
+        """JSON-ready summary of the settings (structures by name and size)."""
+        criteria = self.criteria
+        return {
+            'models': [str(path) for path in self.models],
+            'structures': {name: len(atoms) for name, atoms in self.structures.items()},
+            'temperatures_K': self.temperatures_K,
+            'pressures_GPa': self.pressures_GPa,
+            'ensemble': self.ensemble,
+            'timestep_fs': self.timestep_fs,
+            'steps': self.steps,
+            'stride': self.stride,
+            'driver': self.driver,
+            'thermostat_damping_fs': self.thermostat_damping_fs,
+            'barostat_damping_fs': self.barostat_damping_fs,
+            'trust_lo': criteria.force.lo,
+            'trust_hi': criteria.force.hi,
+            'energy_trust_per_atom': _window(criteria.energy_per_atom),
+            'stress_trust_GPa': _window(criteria.stress),
+            'stop_after': self.stop_after,
+            'seed': self.seed,
+            'write_frames': self.write_frames,
+            'full_trajectory': self.full_trajectory,
+            'trajectory_interval': self.trajectory_interval,
+            'device': self.device,
+        }
+
+
+def _window(window: TrustWindow | None) -> list[float] | None:
+    return None if window is None else [window.lo, window.hi]
+
+
+def _number(raw: Mapping, key: str, default=None, positive: bool = False) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f'`{key}` must be a finite number, got {value!r}')
+    if positive and value <= 0:
+        raise ValueError(f'`{key}` must be positive, got {value}')
+    return float(value)
+
+
+def _integer(raw: Mapping, key: str, default=None, minimum: int = 1) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f'`{key}` must be an integer, got {value!r}')
+    if value < minimum:
+        raise ValueError(f'`{key}` must be at least {minimum}, got {value}')
+    return value
+
+
+def _choice(raw: Mapping, key: str, choices: tuple[str, ...], default=None) -> str:
+    value = raw.get(key, default)
+    if value not in choices:
+        raise ValueError(f'`{key}` must be one of {", ".join(choices)}; got {value!r}')
+    return value
+
+
+def _number_list(raw: Mapping, key: str, positive: bool = False) -> list[float]:
+    values = raw.get(key)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f'`{key}` must be a non-empty list of numbers (the grid would be empty), got {values!r}')
+    return [_number({key: value}, key, positive=positive) for value in values]
+
+
+def _resolve(path: str, base: Path) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def _read_structures(raw: Mapping, base: Path) -> dict[str, Atoms]:
+    from ase.io import read
+
+    entries = raw.get('structures')
+    if not isinstance(entries, Mapping) or not entries:
+        raise ValueError(
+            f'`structures` must be a non-empty mapping name -> file (the grid would be empty), got {entries!r}'
+        )
+    structures = {}
+    for name, filename in entries.items():
+        if not isinstance(name, str) or not name.replace('-', '').replace('_', '').isalnum():
+            raise ValueError(f'structure name {name!r} must be letters, digits, - and _ only')
+        path = _resolve(str(filename), base)
+        if not path.is_file():
+            raise ValueError(f'structure `{name}`: file `{path}` does not exist')
+        atoms = read(str(path), index=0)
+        if len(atoms) == 0:
+            raise ValueError(f'structure `{name}` in `{path}` has no atoms')
+        atoms.calc = None
+        structures[name] = atoms
+    return structures
+
+
+def _criteria(raw: Mapping) -> SelectionCriteria:
+    force = TrustWindow(
+        _number(raw, 'trust_lo', DEFAULT_FORCE_TRUST_LO), _number(raw, 'trust_hi', DEFAULT_FORCE_TRUST_HI)
+    )
+    optional = {}
+    for key, name in (('energy_trust_per_atom', 'energy_per_atom'), ('stress_trust_GPa', 'stress')):
+        if raw.get(key) is not None:
+            pair = raw[key]
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise ValueError(f'`{key}` must be a [lo, hi] pair, got {pair!r}')
+            optional[name] = TrustWindow(_number({key: pair[0]}, key), _number({key: pair[1]}, key))
+    return SelectionCriteria(force=force, **optional)
+
+
+def parse_settings(raw: Mapping, base: Path = Path('.')) -> ExplorationSettings:
+    """Check a raw input mapping and return the settings; model and structure paths are relative to ``base``.
+
+    :raises ValueError: naming the first problem found (missing or unknown key, bad value, empty grid).
+    """
+    if not isinstance(raw, Mapping):
+        raise ValueError(f'the exploration input must be a mapping, got {type(raw).__name__}')
+    missing = [key for key in REQUIRED_KEYS if key not in raw]
+    if missing:
+        raise ValueError(f'missing required input keys: {", ".join(missing)}')
+    unknown = sorted(set(raw) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise ValueError(
+            f'unknown input keys: {", ".join(unknown)} (allowed: {", ".join(REQUIRED_KEYS + OPTIONAL_KEYS)})'
+        )
+
+    models = raw['models']
+    if not isinstance(models, (list, tuple)) or len(models) < 2:
+        raise ValueError(f'`models` must list at least two model files (a committee), got {models!r}')
+    model_paths = [_resolve(str(path), base) for path in models]
+    for path in model_paths:
+        if not path.is_file():
+            raise ValueError(f'model file `{path}` does not exist')
+
+    ensemble = _choice(raw, 'ensemble', ENSEMBLES)
+    pressures = None
+    if ensemble in NPT_ENSEMBLES:
+        pressures = _number_list(raw, 'pressures_GPa')
+    elif raw.get('pressures_GPa') is not None:
+        raise ValueError(
+            f'`pressures_GPa` is given but ensemble `{ensemble}` keeps the volume fixed; use an npt ensemble'
+        )
+
+    steps = _integer(raw, 'steps')
+    stride = _integer(raw, 'stride')
+    if stride > steps:
+        raise ValueError(f'`stride` ({stride}) is larger than `steps` ({steps}): no frame would be checked')
+    full_trajectory = raw.get('full_trajectory', False)
+    if not isinstance(full_trajectory, bool):
+        raise ValueError(f'`full_trajectory` must be true or false, got {full_trajectory!r}')
+
+    structures = _read_structures(raw, base)
+    criteria = _criteria(raw)
+    for name, atoms in structures.items():
+        if atoms.pbc.all() and atoms.cell.rank == 3:
+            continue
+        if ensemble in NPT_ENSEMBLES:
+            raise ValueError(f'structure `{name}` is not periodic in 3D: NPT needs a full cell')
+        if criteria.stress is not None:
+            raise ValueError(f'structure `{name}` is not periodic in 3D: it has no stress for `stress_trust_GPa`')
+
+    return ExplorationSettings(
+        models=model_paths,
+        structures=structures,
+        temperatures_K=_number_list(raw, 'temperatures_K', positive=True),
+        pressures_GPa=pressures,
+        ensemble=ensemble,
+        timestep_fs=_number(raw, 'timestep_fs', positive=True),
+        steps=steps,
+        stride=stride,
+        driver=_choice(raw, 'driver', DRIVERS, 'member0'),
+        thermostat_damping_fs=_number(raw, 'thermostat_damping_fs', 100.0, positive=True),
+        barostat_damping_fs=_number(raw, 'barostat_damping_fs', 1000.0, positive=True),
+        criteria=criteria,
+        stop_after=_integer(raw, 'stop_after', 5),
+        seed=_integer(raw, 'seed', 0, minimum=0),
+        write_frames=_choice(raw, 'write_frames', WRITE_FRAMES, 'all'),
+        full_trajectory=full_trajectory,
+        trajectory_interval=_integer(raw, 'trajectory_interval', 1),
+        device=_choice(raw, 'device', ('cpu', 'cuda'), 'cpu'),
+    )
+
+
+def load_settings(path: str | Path) -> ExplorationSettings:
+    """Read a JSON (``.json``) or YAML file and check it with :func:`parse_settings`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f'input file `{path}` does not exist')
+    text = path.read_text(encoding='utf-8')
+    if path.suffix == '.json':
+        raw = json.loads(text)
+    else:
+        import yaml
+
+        raw = yaml.safe_load(text)
+    return parse_settings(raw, base=path.parent)

@@ -1,0 +1,82 @@
+"""Turn finished Quantum ESPRESSO runs into a labelled ``DatasetData``, applying the quality gates."""
+
+from __future__ import annotations
+
+import numpy as np
+from aiida import orm
+from aiida.engine import calcfunction
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.units import GPa
+
+from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.science.quality import force_gate_failures
+
+#: Prefix of the calcfunction's per-frame inputs: ``trajectory_<frame key>``.
+TRAJECTORY_PREFIX = 'trajectory_'
+
+
+def atoms_from_pw_trajectory(trajectory: orm.TrajectoryData) -> Atoms:
+    """Last step of a ``PwCalculation`` output trajectory as Atoms with energy, forces and stress.
+
+    aiida-quantumespresso gives energy in eV, forces in eV/A and stress in GPa with QE's sign
+    (positive = compressive); ASE's convention is eV/A^3 with positive = tensile, hence the sign flip.
+    """
+    for array in ('energy', 'forces', 'stress'):
+        if array not in trajectory.get_arraynames():
+            raise ValueError(f'trajectory {trajectory.pk} has no `{array}`: forces and stress must be computed')
+    atoms = trajectory.get_step_structure(-1).get_ase()
+    stress_ase = -np.asarray(trajectory.get_array('stress')[-1], dtype=float) * GPa
+    atoms.calc = SinglePointCalculator(
+        atoms,
+        energy=float(trajectory.get_array('energy')[-1]),
+        forces=np.asarray(trajectory.get_array('forces')[-1], dtype=float),
+        stress=stress_ase,
+    )
+    return atoms
+
+
+@calcfunction
+def build_labelled_dataset(
+    settings: orm.Dict, max_force: orm.Float, max_net_force_per_atom: orm.Float, failures: orm.Dict, **trajectories
+) -> dict:
+    """Collect labelled frames into a dataset; frames failing a quality gate go to ``failures``.
+
+    :param settings: the DFT settings fingerprint, recorded on the dataset (``labelling_settings``).
+    :param max_force: largest |F| allowed on any atom, eV/A.
+    :param max_net_force_per_atom: largest |sum_i F_i| / N allowed, eV/A.
+    :param failures: frames that already failed (pre-submission gates, DFT failures): passed through.
+    :param trajectories: ``trajectory_<frame key>``: the output trajectory of each successful run.
+    :return: ``failures`` (Dict: frame key -> stage, reason, ...) and, when any frame passed,
+        ``dataset`` (DatasetData; each frame's info holds ``frame_key`` and ``pw_calculation_uuid``).
+    """
+    records = dict(failures.get_dict())
+    frames = []
+    for label in sorted(trajectories):
+        key = label.removeprefix(TRAJECTORY_PREFIX)
+        trajectory = trajectories[label]
+        atoms = atoms_from_pw_trajectory(trajectory)
+        reasons = force_gate_failures(
+            atoms.calc.results['forces'],
+            max_force=max_force.value,
+            max_net_force_per_atom=max_net_force_per_atom.value,
+        )
+        calculation = trajectory.creator
+        if reasons:
+            records[key] = {
+                'stage': 'quality',
+                'reason': '; '.join(reasons),
+                'exit_status': None,
+                'process_uuid': calculation.uuid,
+            }
+            continue
+        atoms.info['frame_key'] = key
+        atoms.info['pw_calculation_uuid'] = calculation.uuid
+        frames.append(atoms)
+
+    outputs = {'failures': orm.Dict(records)}
+    if frames:
+        dataset = DatasetData(frames)
+        dataset.set_labelling_settings(settings.get_dict())
+        outputs['dataset'] = dataset
+    return outputs

@@ -1,0 +1,358 @@
+"""``LabellingWorkChain``: DFT labels (energy, forces, stress) for a set of structures with Quantum ESPRESSO."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, while_
+from aiida.plugins import DataFactory, WorkflowFactory
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
+
+from aiida_mlipgen.calculations.dataset_conversion import dataset_to_structures
+from aiida_mlipgen.calculations.labelled_dataset import TRAJECTORY_PREFIX, build_labelled_dataset
+from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.science.quality import close_contact_failures
+from aiida_mlipgen.workflows.labelling_inputs import (
+    check_explicit_mesh,
+    check_parameters,
+    check_pseudos,
+    check_reference,
+    labelling_settings,
+)
+from aiida_mlipgen.workflows.protocols import protocol_filepath
+
+PwBaseWorkChain = WorkflowFactory('quantumespresso.pw.base')
+UpfData = DataFactory('pseudo.upf')
+
+
+def _frames_of(inputs) -> list[orm.StructureData]:
+    if 'dataset' in inputs:
+        return inputs['dataset'].get_structures()
+    return list(inputs.get('structures', {}).values())
+
+
+def _settings_of(inputs) -> dict:
+    pw_inputs = inputs['pw']
+    kpoints_distance = pw_inputs['kpoints_distance'].value if 'kpoints_distance' in pw_inputs else None
+    kpoints_mesh = None
+    if 'kpoints' in pw_inputs:
+        mesh, offset = pw_inputs['kpoints'].get_kpoints_mesh()
+        kpoints_mesh = [list(mesh), list(offset)]
+    return labelling_settings(
+        pw_inputs['pw']['parameters'].get_dict(), dict(inputs['pseudos']), kpoints_distance, kpoints_mesh
+    )
+
+
+def validate_inputs(inputs, namespace):
+    """Refuse, before anything runs, inputs that cannot give a clean and consistent training set.
+
+    A wrapper that excludes the frame ports (it sets the frames itself) gets the other checks only.
+    """
+    if 'dataset' not in namespace or 'structures' not in namespace:
+        return None
+    if ('dataset' in inputs) == bool(inputs.get('structures')):
+        return 'give the frames to label either as `structures` or as a `dataset`, and not both.'
+    if 'pw' not in inputs or 'pseudos' not in inputs:
+        return None  # a wrapper excluded these ports: it validates them itself
+    frames = _frames_of(inputs)
+    if not frames:
+        return 'there are no frames to label.'
+    message = check_parameters(inputs['pw']['pw']['parameters'].get_dict())
+    if message:
+        return message
+    elements = {kind.symbol for frame in frames for kind in frame.kinds}
+    message = check_pseudos(elements, inputs['pseudos'])
+    if message:
+        return message
+    if 'kpoints' in inputs['pw']:
+        message = check_explicit_mesh(frames)
+        if message:
+            return message
+    reference = inputs.get('reference_dataset')
+    if reference is not None:
+        return check_reference(_settings_of(inputs), reference.labelling_settings)
+    return None
+
+
+def validate_positive(value, _):
+    """Thresholds and counts must be positive."""
+    if value.value <= 0:
+        return f'must be positive, got {value.value}.'
+    return None
+
+
+class LabellingWorkChain(ProtocolMixin, WorkChain):
+    """Label frames with one ``PwBaseWorkChain`` each, identical DFT settings for all, and quality gates.
+
+    Frames with atoms too close are not submitted; runs that fail for good (SCF not converged after the
+    restarts, walltime, ...) and frames failing the force gates are recorded in ``failures`` and never
+    enter ``dataset``. Partial success finishes OK; all frames failing is an error.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(
+            PwBaseWorkChain,
+            namespace='pw',
+            exclude=('pw.structure', 'pw.pseudos'),
+            namespace_options={'help': 'Inputs of the `PwBaseWorkChain` run for every frame, identical for all.'},
+        )
+        spec.input_namespace(
+            'structures',
+            valid_type=orm.StructureData,
+            dynamic=True,
+            required=False,
+            help='The frames to label, keyed by a name that is kept as `frame_key` in the dataset.',
+        )
+        spec.input(
+            'dataset',
+            valid_type=DatasetData,
+            required=False,
+            help='The frames to label as a dataset (labels it may hold are replaced); keys `frame_00000`, ...',
+        )
+        spec.input_namespace(
+            'pseudos',
+            valid_type=UpfData,
+            dynamic=True,
+            help='One pseudopotential per element symbol, covering every element of every frame.',
+        )
+        spec.input(
+            'reference_dataset',
+            valid_type=DatasetData,
+            required=False,
+            help='A labelled dataset the new labels will join: its DFT settings must equal these.',
+        )
+        spec.input(
+            'max_concurrent',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(4),
+            validator=validate_positive,
+            help='Most DFT runs in flight at once.',
+        )
+        spec.input(
+            'max_force',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(10.0),
+            validator=validate_positive,
+            help='Quality gate: a frame where any atom feels a force larger than this (eV/A) is quarantined.',
+        )
+        spec.input(
+            'max_net_force_per_atom',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.001),
+            validator=validate_positive,
+            help='Quality gate: a frame whose net force (norm of the force sum) per atom exceeds this (eV/A) fails.',
+        )
+        spec.input(
+            'min_distance_ratio',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.5),
+            validator=validate_positive,
+            help='Pre-submission gate: atoms closer than this x (sum of covalent radii) are not submitted.',
+        )
+        spec.inputs.validator = validate_inputs
+
+        spec.outline(
+            cls.setup,
+            cls.screen_frames,
+            while_(cls.has_frames_to_submit)(
+                cls.submit_batch,
+                cls.inspect_batch,
+            ),
+            cls.collect_dataset,
+        )
+        spec.output(
+            'dataset',
+            valid_type=DatasetData,
+            required=False,
+            help='The frames that were labelled and passed the gates (energy eV, forces eV/A, stress eV/A^3).',
+        )
+        spec.output(
+            'failures',
+            valid_type=orm.Dict,
+            help='Frames left out: frame key -> stage (screening, dft, quality), reason, exit status, process.',
+        )
+        spec.exit_code(
+            201,
+            'ERROR_NO_FRAME_PASSED_SCREENING',
+            message='No frame passed the pre-submission checks, nothing was run: {reasons}',
+        )
+        spec.exit_code(
+            401,
+            'ERROR_ALL_FRAMES_FAILED',
+            message='All {num_failed} frames failed (DFT errors or quality gates); see the `failures` output.',
+        )
+
+    @classmethod
+    def get_protocol_filepath(cls):
+        """Return the path of the protocol file."""
+        return protocol_filepath('labelling')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: orm.AbstractCode,
+        structures: dict[str, orm.StructureData] | list[orm.StructureData] | DatasetData,
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        pseudo_family: str = 'mlipgen/debian-pbe',
+        options: dict | None = None,
+        **kwargs,
+    ):
+        """Return a builder with the protocol's inputs for labelling ``structures`` with ``code`` (pw.x).
+
+        :param structures: a dict or list of StructureData, or an unlabelled DatasetData.
+        :param protocol: ``fast``, ``balanced`` (default) or ``stringent``; also chooses aiida-quantumespresso's
+            protocol of the same name for the ``PwBaseWorkChain`` inputs.
+        :param overrides: dict overriding the protocol's inputs; ``overrides['pw']`` goes to
+            ``PwBaseWorkChain.get_builder_from_protocol``.
+        :param pseudo_family: label of an aiida-pseudo family with recommended cutoffs.
+        :param options: ``metadata.options`` of every ``PwCalculation`` (resources, walltime, ...).
+        :param kwargs: passed to ``PwBaseWorkChain.get_builder_from_protocol`` (e.g. ``electronic_type``).
+        """
+        from aiida_pseudo.groups.mixins import RecommendedCutoffMixin
+
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        builder = cls.get_builder()
+
+        if isinstance(structures, DatasetData):
+            builder.dataset = structures
+            frames = structures.get_structures()
+        else:
+            named = (
+                structures
+                if isinstance(structures, dict)
+                else {f'frame_{index:05d}': structure for index, structure in enumerate(structures)}
+            )
+            builder.structures = named
+            frames = list(named.values())
+        if not frames:
+            raise ValueError('there are no structures to label.')
+
+        family = orm.load_group(pseudo_family)
+        elements = sorted({kind.symbol for frame in frames for kind in frame.kinds})
+        message = check_pseudos(set(elements), {element: None for element in family.elements})
+        if message:
+            raise ValueError(f'pseudo family `{pseudo_family}`: {message}')
+        pw_overrides = inputs.get('pw', {})
+        system = pw_overrides.get('pw', {}).get('parameters', {}).get('SYSTEM', {})
+        if not {'ecutwfc', 'ecutrho'} <= set(system):
+            if not isinstance(family, RecommendedCutoffMixin):
+                raise ValueError(f'pseudo family `{pseudo_family}` recommends no cutoffs: give ecutwfc and ecutrho.')
+            # The largest recommendation over all elements of all frames: one pair of cutoffs for every frame.
+            ecutwfc, ecutrho = family.get_recommended_cutoffs(
+                elements=tuple(elements), stringency=inputs['cutoff_stringency'], unit='Ry'
+            )
+            pw_overrides = recursive_merge(
+                pw_overrides, {'pw': {'parameters': {'SYSTEM': {'ecutwfc': ecutwfc, 'ecutrho': ecutrho}}}}
+            )
+        pw_overrides = recursive_merge(pw_overrides, {'pseudo_family': family.label})
+
+        # aiida-quantumespresso scales conv_thr with the number of atoms of the structure it is given: use the
+        # smallest frame so that every frame is converged at least as tightly per atom.
+        smallest = min(frames, key=lambda frame: len(frame.sites))
+        pw_builder = PwBaseWorkChain.get_builder_from_protocol(
+            code, smallest, protocol=protocol, overrides=pw_overrides, options=options, **kwargs
+        )
+        pw_builder.pw.pop('structure', None)
+        pw_builder.pw.pop('pseudos', None)
+        builder.pw = pw_builder._inputs(prune=True)
+        builder.pseudos = family.get_pseudos(elements=tuple(elements))
+        for key in ('max_concurrent', 'max_force', 'max_net_force_per_atom', 'min_distance_ratio'):
+            value_type = orm.Int if key == 'max_concurrent' else orm.Float
+            builder[key] = value_type(inputs[key])
+        return builder
+
+    def setup(self):
+        """Gather the frames to label, keyed by name."""
+        if 'dataset' in self.inputs:
+            self.ctx.frames = dict(dataset_to_structures(self.inputs.dataset))
+        else:
+            self.ctx.frames = dict(self.inputs.structures)
+        self.ctx.failures = {}
+        self.ctx.pending = []
+        self.ctx.running = {}
+        self.ctx.trajectories = {}
+
+    def screen_frames(self):
+        """Leave out frames whose atoms are closer than the minimum distance: DFT on them is wasted."""
+        ratio = self.inputs.min_distance_ratio.value
+        for key, structure in sorted(self.ctx.frames.items()):
+            reasons = close_contact_failures(structure.get_ase(), min_distance_ratio=ratio)
+            if reasons:
+                reason = f'{len(reasons)} atom pair(s) too close ({ratio} x sum of covalent radii), e.g. {reasons[0]}'
+                self.ctx.failures[key] = {
+                    'stage': 'screening',
+                    'reason': reason,
+                    'exit_status': None,
+                    'process_uuid': None,
+                }
+                self.report(f'frame {key} not submitted: {reason}')
+            else:
+                self.ctx.pending.append(key)
+        self.report(f'{len(self.ctx.pending)} of {len(self.ctx.frames)} frames passed screening')
+
+    def has_frames_to_submit(self):
+        """Whether frames are still waiting for their DFT run."""
+        return bool(self.ctx.pending)
+
+    def submit_batch(self):
+        """Submit the next ``max_concurrent`` frames, each through its own ``PwBaseWorkChain``."""
+        batch, self.ctx.pending = (
+            self.ctx.pending[: self.inputs.max_concurrent.value],
+            self.ctx.pending[self.inputs.max_concurrent.value :],
+        )
+        futures = {}
+        for key in batch:
+            structure = self.ctx.frames[key]
+            inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='pw'))
+            inputs.pw.structure = structure
+            inputs.pw.pseudos = {kind.name: self.inputs.pseudos[kind.symbol] for kind in structure.kinds}
+            inputs.metadata.call_link_label = f'label_{key}'
+            futures[key] = self.submit(PwBaseWorkChain, **inputs)
+            self.ctx.running[key] = futures[key].pk
+        self.report(
+            f'submitted {len(batch)} DFT runs: {", ".join(f"{key}<{node.pk}>" for key, node in futures.items())}'
+        )
+        return ToContext(**{f'pw_{key}': node for key, node in futures.items()})
+
+    def inspect_batch(self):
+        """Keep the trajectories of runs that finished well; record why the others failed."""
+        for key in list(self.ctx.running):
+            node = self.ctx[f'pw_{key}']
+            del self.ctx.running[key]
+            if node.is_finished_ok and 'output_trajectory' in node.outputs:
+                self.ctx.trajectories[key] = node.outputs.output_trajectory
+                continue
+            reason = node.exit_message or f'process {node.process_state.value}'
+            self.ctx.failures[key] = {
+                'stage': 'dft',
+                'reason': reason,
+                'exit_status': node.exit_status,
+                'process_uuid': node.uuid,
+            }
+            self.report(f'frame {key}: PwBaseWorkChain<{node.pk}> failed ({node.exit_status}): {reason}')
+
+    def collect_dataset(self):
+        """Build the dataset from the successful runs through a calcfunction, so each frame traces to its run."""
+        results = build_labelled_dataset(
+            settings=orm.Dict(_settings_of(self.inputs)),
+            max_force=self.inputs.max_force,
+            max_net_force_per_atom=self.inputs.max_net_force_per_atom,
+            failures=orm.Dict(self.ctx.failures),
+            **{f'{TRAJECTORY_PREFIX}{key}': trajectory for key, trajectory in self.ctx.trajectories.items()},
+        )
+        self.out('failures', results['failures'])
+        failures = results['failures'].get_dict()
+        if 'dataset' not in results:
+            if all(record['stage'] == 'screening' for record in failures.values()):
+                reasons = '; '.join(f'{key}: {record["reason"]}' for key, record in sorted(failures.items()))
+                return self.exit_codes.ERROR_NO_FRAME_PASSED_SCREENING.format(reasons=reasons)
+            return self.exit_codes.ERROR_ALL_FRAMES_FAILED.format(num_failed=len(failures))
+        self.out('dataset', results['dataset'])
+        self.report(
+            f'labelled {results["dataset"].num_frames} of {len(self.ctx.frames)} frames; {len(failures)} failed '
+            f'or quarantined: {", ".join(sorted(failures)) or "none"}'
+        )
+        return None

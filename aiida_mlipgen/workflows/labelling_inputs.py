@@ -1,0 +1,110 @@
+"""Input checks and the DFT settings fingerprint of the labelling stage.
+
+Every frame of a training set must be labelled with the same functional, pseudopotentials, cutoffs,
+k-point density and smearing: the fingerprint captures those, and the checks refuse inputs that would
+mix them or that cannot give forces and stress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+from aiida import orm
+
+#: Parameters that change per frame or only affect speed, left out of the fingerprint.
+_NON_PHYSICAL_PARAMETERS = {
+    'CONTROL': {
+        'outdir',
+        'prefix',
+        'pseudo_dir',
+        'verbosity',
+        'disk_io',
+        'max_seconds',
+        'restart_mode',
+        'etot_conv_thr',
+        'forc_conv_thr',
+    },
+    'ELECTRONS': {
+        'startingwfc',
+        'startingpot',
+        'mixing_beta',
+        'mixing_mode',
+        'mixing_ndim',
+        'diagonalization',
+        'electron_maxstep',
+        'conv_thr',
+    },
+}
+
+
+def labelling_settings(
+    parameters: dict, pseudos: dict[str, orm.Data], kpoints_distance: float | None, kpoints_mesh: list | None
+) -> dict:
+    """Return the DFT settings that make labels comparable, with their SHA-256 as ``sha256``.
+
+    Mixing, diagonalisation and convergence-threshold options are left out: they change how the SCF
+    converges, not what it converges to; restart handlers adjust them per frame, and the protocol
+    scales ``conv_thr`` with the number of atoms.
+    """
+    physical = {
+        namelist: {key: value for key, value in values.items() if key not in _NON_PHYSICAL_PARAMETERS.get(namelist, ())}
+        for namelist, values in parameters.items()
+    }
+    settings = {
+        'code': 'quantumespresso.pw',
+        'parameters': physical,
+        'pseudos': {element: pseudo.md5 for element, pseudo in sorted(pseudos.items())},
+        'kpoints_distance': kpoints_distance,
+        'kpoints_mesh': kpoints_mesh,
+    }
+    settings['sha256'] = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return settings
+
+
+def check_parameters(parameters: dict) -> str | None:
+    """Return why ``parameters`` cannot label a training set, or None when they can."""
+    control = parameters.get('CONTROL', {})
+    electrons = parameters.get('ELECTRONS', {})
+    if control.get('calculation', 'scf') != 'scf':
+        return f'labelling needs `CONTROL.calculation = scf`, got `{control["calculation"]}`.'
+    for flag in ('tprnfor', 'tstress'):
+        if not control.get(flag, False):
+            return f'labelling needs forces and stress: set `CONTROL.{flag} = True`.'
+    if electrons.get('scf_must_converge', True) is False:
+        return '`ELECTRONS.scf_must_converge = False` would accept unconverged SCF runs as labels: refused.'
+    return None
+
+
+def check_pseudos(elements: set[str], pseudos: dict) -> str | None:
+    """Return a message naming the elements without a pseudopotential, or None."""
+    missing = sorted(elements - set(pseudos))
+    if missing:
+        return (
+            f'no pseudopotential for element(s) {", ".join(missing)}: the `pseudos` namespace has '
+            f'{", ".join(sorted(pseudos)) or "none"}. Add them, or use a pseudo family that covers them.'
+        )
+    return None
+
+
+def check_explicit_mesh(structures: list[orm.StructureData]) -> str | None:
+    """An explicit k-point mesh gives different k-point densities to different cells: refuse that."""
+    cells = {tuple(np.round(np.asarray(structure.cell), 6).ravel()) for structure in structures}
+    if len(cells) > 1:
+        return (
+            'an explicit k-point mesh (`pw.kpoints`) with frames of different cells would label them at '
+            'different k-point densities; use `pw.kpoints_distance` instead.'
+        )
+    return None
+
+
+def check_reference(settings: dict, reference: dict | None) -> str | None:
+    """Refuse settings that differ from those of the dataset the new labels will be merged into."""
+    if reference is None or reference.get('sha256') == settings['sha256']:
+        return None
+    differing = sorted(key for key in settings if key != 'sha256' and settings.get(key) != reference.get(key))
+    return (
+        'the DFT settings differ from those of `reference_dataset` (different: '
+        f'{", ".join(differing)}); labels computed with mixed settings would corrupt the training set.'
+    )

@@ -1,0 +1,196 @@
+"""``ExplorationWorkChain``: the condition grid as parallel exploration jobs, frames and statistics merged."""
+
+from __future__ import annotations
+
+import itertools
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, calcfunction, while_
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
+
+from aiida_mlipgen.calculations.dataset_operations import merge_datasets
+from aiida_mlipgen.calculations.explore import ExploreCalculation, check_conditions
+from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.workflows.protocols import protocol_filepath
+
+NPT_PREFIX = 'npt'
+
+
+def grid(conditions: dict, structure_names: list[str]) -> list[dict]:
+    """One job per structure x temperature (x pressure for NPT): its own conditions, with a distinct seed."""
+    pressures = conditions.get('pressures_GPa') if conditions['ensemble'].startswith(NPT_PREFIX) else [None]
+    jobs = []
+    points = itertools.product(sorted(structure_names), conditions['temperatures_K'], pressures)
+    for index, (name, temperature, pressure) in enumerate(points):
+        job = {**conditions, 'temperatures_K': [temperature], 'seed': conditions.get('seed', 0) + index}
+        if pressure is not None:
+            job['pressures_GPa'] = [pressure]
+        jobs.append({'structure': name, 'conditions': job})
+    return jobs
+
+
+@calcfunction
+def merge_exploration_statistics(**statistics: orm.Dict) -> orm.Dict:
+    """Per-condition statistics of every job in one table, with totals (frame classes summed)."""
+    conditions = [entry for key in sorted(statistics) for entry in statistics[key]['conditions']]
+    totals = {name: sum(entry[name] for entry in conditions) for name in ('accurate', 'candidate', 'failed')}
+    total = sum(totals.values())
+    totals['total'] = total
+    totals.update(
+        {f'{name}_fraction': (totals[name] / total if total else 0.0) for name in ('accurate', 'candidate', 'failed')}
+    )
+    return orm.Dict(
+        {
+            'conditions': conditions,
+            'totals': totals,
+            'stopped_early': [entry['label'] for entry in conditions if entry['stopped_early']],
+        }
+    )
+
+
+def validate_inputs(inputs, _) -> str | None:
+    """The whole grid checked as the engine will check it, before any job."""
+    if not {'conditions', 'models', 'structures'} <= set(inputs):
+        return None
+    return check_conditions(inputs['conditions'].get_dict(), dict(inputs['structures']), dict(inputs['models']))
+
+
+def validate_positive(value, _) -> str | None:
+    """Counts must be positive."""
+    return None if value.value > 0 else f'must be positive, got {value.value}.'
+
+
+class ExplorationWorkChain(ProtocolMixin, WorkChain):
+    """Explore structures x temperatures (x pressures) with a committee, one ``ExploreCalculation`` per condition.
+
+    Jobs run at most ``max_concurrent`` at a time. A job cut short (walltime) keeps the conditions it finished;
+    a job that fails is reported and left out; all jobs failing is an error.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(
+            ExploreCalculation,
+            namespace='explore',
+            exclude=('models', 'structures', 'conditions'),
+            namespace_options={'help': 'Code and options of every exploration job.'},
+        )
+        spec.input_namespace('models', valid_type=ModelData, dynamic=True, help='The committee.')
+        spec.input_namespace(
+            'structures', valid_type=orm.StructureData, dynamic=True, help='Structures MD starts from.'
+        )
+        spec.input(
+            'conditions',
+            valid_type=orm.Dict,
+            help='Grid and MD settings: temperatures_K (list), ensemble, timestep_fs, steps, stride, optional '
+            'pressures_GPa (NPT), trust_lo/trust_hi (eV/A) and stop_after for the early stop, seed, ...',
+        )
+        spec.input(
+            'max_concurrent',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(4),
+            validator=validate_positive,
+            help='Most exploration jobs in flight at once.',
+        )
+        spec.inputs.validator = validate_inputs
+        spec.outline(
+            cls.setup,
+            while_(cls.has_jobs_to_submit)(cls.submit_batch, cls.inspect_batch),
+            cls.collect,
+        )
+        spec.output('frames', valid_type=DatasetData, help='Sampled frames of every condition, with deviations.')
+        spec.output('statistics', valid_type=orm.Dict, help='Per-condition statistics of every job and totals.')
+        spec.exit_code(401, 'ERROR_ALL_JOBS_FAILED', message='No exploration job produced frames: {reasons}')
+
+    @classmethod
+    def get_protocol_filepath(cls):
+        """Return the path of the protocol file."""
+        return protocol_filepath('exploration')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        code: orm.AbstractCode,
+        models: dict[str, ModelData] | None,
+        structures: dict[str, orm.StructureData],
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        options: dict | None = None,
+    ):
+        """Return a builder for exploring ``structures`` with the committee ``models`` (None: set later).
+
+        :param code: a ``mlipgen-explore`` code (``mlipgen.explore``).
+        :param overrides: overrides of the protocol; ``conditions`` keys are merged into the protocol's.
+        :param options: ``metadata.options`` of every job (e.g. ``custom_scheduler_commands`` for a GPU).
+        """
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        builder = cls.get_builder()
+        builder.explore.code = code
+        builder.explore.metadata.options = {**inputs.get('options', {}), **(options or {})}
+        if models:
+            builder.models = models
+        builder.structures = structures
+        builder.conditions = orm.Dict(inputs['conditions'])
+        builder.max_concurrent = orm.Int(inputs['max_concurrent'])
+        return builder
+
+    def setup(self):
+        """Lay out the grid, one job per condition."""
+        self.ctx.pending = grid(self.inputs.conditions.get_dict(), list(self.inputs.structures))
+        self.ctx.running = []
+        self.ctx.finished = {}
+        self.ctx.failures = {}
+        self.report(f'{len(self.ctx.pending)} exploration jobs, at most {self.inputs.max_concurrent.value} at once')
+
+    def has_jobs_to_submit(self):
+        """Whether grid points still wait for their job."""
+        return bool(self.ctx.pending)
+
+    def submit_batch(self):
+        """Submit the next ``max_concurrent`` jobs."""
+        size = self.inputs.max_concurrent.value
+        batch, self.ctx.pending = self.ctx.pending[:size], self.ctx.pending[size:]
+        futures = {}
+        for job in batch:
+            key = f'job_{len(self.ctx.finished) + len(self.ctx.failures) + len(futures):03d}'
+            inputs = AttributeDict(self.exposed_inputs(ExploreCalculation, namespace='explore'))
+            inputs.models = self.inputs.models
+            inputs.structures = {job['structure']: self.inputs.structures[job['structure']]}
+            inputs.conditions = orm.Dict(job['conditions'])
+            inputs.metadata = AttributeDict(inputs.get('metadata', {}))
+            inputs.metadata.call_link_label = key
+            futures[key] = self.submit(ExploreCalculation, **inputs)
+        self.ctx.running = list(futures)
+        return ToContext(**futures)
+
+    def inspect_batch(self):
+        """Keep jobs with frames (complete, or cut short with what they finished); report the others."""
+        for key in self.ctx.running:
+            node = self.ctx[key]
+            if 'frames' in node.outputs and 'statistics' in node.outputs:
+                self.ctx.finished[key] = node
+                if not node.is_finished_ok:
+                    self.report(f'{key} <{node.pk}> kept partially: {node.exit_message}')
+            else:
+                self.ctx.failures[key] = f'<{node.pk}> exit status {node.exit_status}: {node.exit_message}'
+                self.report(f'{key} failed: {self.ctx.failures[key]}')
+        self.ctx.running = []
+
+    def collect(self):
+        """Merge frames and statistics (calcfunctions), so selection traces back to every job."""
+        if not self.ctx.finished:
+            reasons = '; '.join(f'{key} {reason}' for key, reason in sorted(self.ctx.failures.items()))
+            return self.exit_codes.ERROR_ALL_JOBS_FAILED.format(reasons=reasons)
+        finished = self.ctx.finished
+        self.out('frames', merge_datasets(**{key: node.outputs.frames for key, node in finished.items()}))
+        statistics = merge_exploration_statistics(**{key: node.outputs.statistics for key, node in finished.items()})
+        self.out('statistics', statistics)
+        totals = statistics['totals']
+        self.report(
+            f'{totals["total"]} frames checked: {totals["accurate"]} accurate, {totals["candidate"]} candidates, '
+            f'{totals["failed"]} failed; stopped early: {", ".join(statistics["stopped_early"]) or "none"}'
+        )
+        return None

@@ -1,0 +1,555 @@
+"""``ActiveLearningWorkChain``: label -> train -> explore -> select, until converged, with the reason it stopped."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common import AttributeDict
+from aiida.engine import ToContext, WorkChain, if_, while_
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
+
+from aiida_mlipgen.calculations.dataset_operations import generate_initial_set, merge_datasets, split_dataset
+from aiida_mlipgen.calculations.evaluate import CommitteeEvaluateCalculation
+from aiida_mlipgen.calculations.loop_report import assemble_report, record_iteration, test_errors
+from aiida_mlipgen.calculations.selection import select_candidates
+from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science import convergence
+from aiida_mlipgen.science.selection import parse_selection_parameters
+from aiida_mlipgen.science.splitting import shared_frames
+from aiida_mlipgen.workflows.accounting import dft_calls, stage_accounting
+from aiida_mlipgen.workflows.active_learning_inputs import stopping_criteria, validate_inputs
+from aiida_mlipgen.workflows.classical_sampling import ClassicalSamplingWorkChain
+from aiida_mlipgen.workflows.exploration import ExplorationWorkChain
+from aiida_mlipgen.workflows.labelling import LabellingWorkChain
+from aiida_mlipgen.workflows.protocols import protocol_filepath
+from aiida_mlipgen.workflows.training import TrainingWorkChain
+
+#: Inputs of the stages that the loop sets itself, iteration by iteration.
+_LABEL_OWN = ('structures', 'dataset', 'reference_dataset')
+_TRAIN_OWN = ('training_dataset', 'validation_dataset', 'parent_models')
+_EXPLORE_OWN = ('models', 'structures')
+_EVALUATE_OWN = ('models', 'frames')
+
+
+class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
+    """Build a training set by active learning until the committee is accurate everywhere it explores.
+
+    Initial set (generated from seeds, optionally with classical MD frames) -> label -> split off a fixed
+    held-out test set; then per iteration: train the committee (warm start, from scratch every K) ->
+    test-set errors and exploration MD -> select candidates -> stop, or label them and merge. The stop
+    reason is an output; every row of the iteration table is made by a calcfunction from the stages'
+    outputs, and each iteration's nodes are put in the group ``<group_label>/iteration_NN``.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.expose_inputs(
+            LabellingWorkChain,
+            namespace='label',
+            exclude=_LABEL_OWN,
+            namespace_options={'help': 'DFT labelling, the same for every frame of every iteration.'},
+        )
+        spec.expose_inputs(
+            TrainingWorkChain,
+            namespace='train',
+            exclude=_TRAIN_OWN,
+            namespace_options={'help': 'Committee training (size, protocol, code).'},
+        )
+        spec.expose_inputs(
+            ExplorationWorkChain,
+            namespace='explore',
+            exclude=_EXPLORE_OWN,
+            namespace_options={'help': 'Exploration MD with the committee (conditions, code).'},
+        )
+        spec.expose_inputs(
+            CommitteeEvaluateCalculation,
+            namespace='evaluate',
+            exclude=_EVALUATE_OWN,
+            namespace_options={'help': 'Evaluation of the committee on the held-out test set (code, options).'},
+        )
+        spec.expose_inputs(
+            ClassicalSamplingWorkChain,
+            namespace='classical',
+            exclude=('structures',),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Optional classical MD of the seeds whose frames join the initial set.',
+            },
+        )
+        spec.input_namespace(
+            'seed_structures',
+            valid_type=orm.StructureData,
+            dynamic=True,
+            required=False,
+            help='Structures the initial set is generated from (new loop).',
+        )
+        spec.input(
+            'initial_set',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='Recipe of the initial set (InitialSetRecipe: supercell size, rattle amplitudes in A, strains).',
+        )
+        spec.input_namespace(
+            'exploration_structures',
+            valid_type=orm.StructureData,
+            dynamic=True,
+            required=False,
+            help='Structures exploration MD starts from (default: the seed structures).',
+        )
+        spec.input(
+            'training_dataset', valid_type=DatasetData, required=False, help='Continue: the training set so far.'
+        )
+        spec.input(
+            'validation_dataset', valid_type=DatasetData, required=False, help='Continue: the validation set so far.'
+        )
+        spec.input(
+            'test_dataset',
+            valid_type=DatasetData,
+            required=False,
+            help='A fixed, labelled held-out test set; default: split off the labelled initial set.',
+        )
+        spec.input_namespace(
+            'parent_models',
+            valid_type=ModelData,
+            dynamic=True,
+            required=False,
+            help='Continue: the committee to warm-start the first iteration from.',
+        )
+        spec.input(
+            'split',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({'train': 0.8, 'validation': 0.1, 'test': 0.1}),
+            help='Fractions of the labelled initial set; new labels go to train/validation in the same ratio.',
+        )
+        spec.input('split_seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of every split.')
+        spec.input(
+            'selection',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='Parameters of select_candidates (trust window eV/A, max_selected, method, ...).',
+        )
+        spec.input(
+            'exploration_schedule',
+            valid_type=orm.List,
+            required=False,
+            help='Per-iteration overrides of `explore.conditions` (e.g. rising temperatures); the last repeats.',
+        )
+        spec.input('max_iterations', valid_type=orm.Int, default=lambda: orm.Int(10), help='Iterations at most.')
+        spec.input(
+            'conv_accuracy',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.9),
+            help='Converged when the accurate fraction reaches this in every exploration condition (DPGEN2).',
+        )
+        spec.input(
+            'target_force_rmse',
+            valid_type=orm.Float,
+            required=False,
+            help='If set, convergence also needs the committee test force RMSE (eV/A) at or below this.',
+        )
+        spec.input('max_dft_calls', valid_type=orm.Int, required=False, help='DFT budget: frames sent to DFT.')
+        spec.input('max_dft_core_hours', valid_type=orm.Float, required=False, help='DFT budget: core-hours of DFT.')
+        spec.input(
+            'retrain_from_scratch_every',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(4),
+            help='Every K-th iteration trains from scratch instead of warm-starting (0: always warm start).',
+        )
+        spec.input(
+            'group_label',
+            valid_type=orm.Str,
+            required=False,
+            help='Groups `<group_label>/iteration_NN` collect each iteration (default `mlipgen/al_<pk>`).',
+        )
+        spec.inputs.validator = validate_inputs
+
+        spec.outline(
+            cls.setup,
+            if_(cls.should_build_initial_set)(
+                cls.generate_initial_frames,
+                cls.label_initial_set,
+                cls.split_initial_set,
+            ),
+            while_(cls.should_iterate)(
+                cls.train_committee,
+                cls.inspect_training,
+                cls.evaluate_and_explore,
+                cls.select,
+                if_(cls.should_label)(
+                    cls.label_candidates,
+                    cls.merge_labels,
+                ),
+                cls.close_iteration,
+            ),
+            cls.finalize,
+        )
+
+        spec.output('training_dataset', valid_type=DatasetData, help='The final training set.')
+        spec.output('validation_dataset', valid_type=DatasetData, required=False, help='The final validation set.')
+        spec.output('test_dataset', valid_type=DatasetData, help='The fixed held-out test set.')
+        spec.output_namespace('models', valid_type=ModelData, dynamic=True, help='The last trained committee.')
+        spec.output(
+            'iterations',
+            valid_type=orm.Dict,
+            required=False,
+            help='The per-iteration table (`rows`) with the stop reason and its explanation.',
+        )
+        spec.output('stop_reason', valid_type=orm.Str, required=False, help='Why the loop stopped.')
+        spec.exit_code(
+            402, 'ERROR_INITIAL_LABELLING_FAILED', message='The initial set could not be labelled: {message}'
+        )
+        spec.exit_code(
+            403,
+            'ERROR_TEST_SET_OVERLAPS_TRAINING',
+            message='The test set shares {count} frame(s) with the training data: refusing to train on test frames.',
+        )
+        spec.exit_code(404, 'ERROR_TRAINING_FAILED', message='Committee training failed in iteration {iteration}.')
+        spec.exit_code(405, 'ERROR_EXPLORATION_FAILED', message='Exploration failed in iteration {iteration}.')
+        spec.exit_code(406, 'ERROR_CLASSICAL_SAMPLING_FAILED', message='Classical sampling of the seeds failed.')
+
+    @classmethod
+    def get_protocol_filepath(cls):
+        """Return the path of the protocol file."""
+        return protocol_filepath('active_learning')
+
+    @classmethod
+    def get_builder_from_protocol(
+        cls,
+        codes: dict[str, orm.AbstractCode],
+        seed_structures: dict[str, orm.StructureData],
+        protocol: str | None = None,
+        overrides: dict | None = None,
+        pseudo_family: str = 'mlipgen/debian-pbe',
+    ):
+        """Return a builder for a loop from ``seed_structures`` with every stage built from its own protocol.
+
+        :param codes: ``pw`` (pw.x), ``train`` (nequip-train), ``explore`` (mlipgen-explore) and ``evaluate``
+            (mlipgen-evaluate) codes.
+        :param protocol: ``fast``, ``balanced`` (default) or ``stringent``, passed on to every stage.
+        :param overrides: overrides of this protocol; ``label``, ``train``, ``explore`` and ``evaluate``
+            are handed to the stages' own builders.
+        """
+        from aiida_mlipgen.science.initial_set import InitialSetRecipe, initial_frames
+
+        inputs = cls.get_protocol_inputs(protocol, overrides)
+        missing = sorted({'pw', 'train', 'explore', 'evaluate'} - set(codes))
+        if missing:
+            raise ValueError(f'codes missing for: {", ".join(missing)}')
+        if not seed_structures:
+            raise ValueError('an active-learning loop needs at least one seed structure')
+        recipe = InitialSetRecipe.from_dict(inputs['initial_set'])
+        # Stage builders want example data: the initial frames (unlabelled, never stored) stand in.
+        examples = DatasetData(initial_frames([s.get_ase() for s in seed_structures.values()], recipe))
+
+        builder = cls.get_builder()
+        label = LabellingWorkChain.get_builder_from_protocol(
+            codes['pw'], examples, protocol=protocol, overrides=inputs.get('label'), pseudo_family=pseudo_family
+        )
+        train = TrainingWorkChain.get_builder_from_protocol(
+            codes['train'], examples, protocol=protocol, overrides=inputs.get('train')
+        )
+        explore = ExplorationWorkChain.get_builder_from_protocol(
+            codes['explore'], None, dict(seed_structures), protocol=protocol, overrides=inputs.get('explore')
+        )
+        for stage, own in ((label, _LABEL_OWN), (train, _TRAIN_OWN), (explore, _EXPLORE_OWN)):
+            for key in own:
+                stage.pop(key, None)
+        builder.label = label._inputs(prune=True)
+        builder.train = train._inputs(prune=True)
+        builder.explore = explore._inputs(prune=True)
+        builder.evaluate = {'code': codes['evaluate'], **inputs.get('evaluate', {})}
+        builder.seed_structures = seed_structures
+        for key in ('initial_set', 'split', 'selection'):
+            builder[key] = orm.Dict(inputs[key])
+        if inputs.get('exploration_schedule'):
+            builder.exploration_schedule = orm.List(inputs['exploration_schedule'])
+        for key, node_type in (
+            ('max_iterations', orm.Int),
+            ('conv_accuracy', orm.Float),
+            ('retrain_from_scratch_every', orm.Int),
+            ('split_seed', orm.Int),
+            ('max_dft_calls', orm.Int),
+            ('max_dft_core_hours', orm.Float),
+            ('target_force_rmse', orm.Float),
+        ):
+            if inputs.get(key) is not None:
+                builder[key] = node_type(inputs[key])
+        return builder
+
+    # -- set-up and initial set ------------------------------------------------------------------
+
+    def setup(self):
+        """Take over the datasets and committee of a loop being continued; start the counters."""
+        self.ctx.iteration = 0
+        self.ctx.rows = {}
+        self.ctx.dft_calls = 0
+        self.ctx.dft_core_hours = 0.0
+        self.ctx.stop = None
+        self.ctx.models = dict(self.inputs.get('parent_models', {}))
+        self.ctx.training = self.inputs.get('training_dataset')
+        self.ctx.validation = self.inputs.get('validation_dataset')
+        self.ctx.test = self.inputs.get('test_dataset')
+        self.ctx.exploration_structures = dict(
+            self.inputs.get('exploration_structures') or self.inputs.get('seed_structures')
+        )
+        self.ctx.group_label = (
+            self.inputs.group_label.value if 'group_label' in self.inputs else f'mlipgen/al_{self.node.pk}'
+        )
+
+    def should_build_initial_set(self):
+        """A new loop (no training set given) starts by making and labelling an initial set."""
+        return self.ctx.training is None
+
+    def generate_initial_frames(self):
+        """Supercells, rattled and strained copies of the seeds (calcfunction); classical MD frames if asked."""
+        self.ctx.initial_frames = generate_initial_set(recipe=self.inputs.initial_set, **self.inputs.seed_structures)
+        if 'classical' in self.inputs:
+            inputs = AttributeDict(self.exposed_inputs(ClassicalSamplingWorkChain, namespace='classical'))
+            inputs.structures = self.inputs.seed_structures
+            inputs.metadata = {'call_link_label': 'classical_sampling'}
+            return ToContext(classical=self.submit(ClassicalSamplingWorkChain, **inputs))
+        return None
+
+    def label_initial_set(self):
+        """Label the initial frames (merged with the classical MD frames, if any)."""
+        frames = self.ctx.initial_frames
+        if 'classical' in self.ctx:
+            if not self.ctx.classical.is_finished_ok:
+                return self.exit_codes.ERROR_CLASSICAL_SAMPLING_FAILED
+            frames = merge_datasets(generated=frames, classical=self.ctx.classical.outputs.dataset)
+        inputs = self._labelling_inputs('label_initial_set')
+        inputs.dataset = frames
+        return ToContext(initial_labelling=self.submit(LabellingWorkChain, **inputs))
+
+    def split_initial_set(self):
+        """Split the labelled initial set into train / validation / test (no test part if a test set is given)."""
+        labelling = self.ctx.initial_labelling
+        self.ctx.dft_calls += dft_calls(labelling)
+        self.ctx.dft_core_hours += stage_accounting(labelling)['core_hours']
+        if 'dataset' not in labelling.outputs:
+            return self.exit_codes.ERROR_INITIAL_LABELLING_FAILED.format(message=labelling.exit_message)
+        self.ctx.reference = labelling.outputs.dataset
+        fractions = self.inputs.split.get_dict()
+        if self.ctx.test is not None:
+            fractions = {'train': fractions['train'], 'validation': fractions['validation'], 'test': 0.0}
+            total = fractions['train'] + fractions['validation']
+            fractions = {key: value / total for key, value in fractions.items()}
+        parts = split_dataset(labelling.outputs.dataset, orm.Dict(fractions), self.inputs.split_seed)
+        self.ctx.training = parts['train']
+        self.ctx.validation = parts.get('validation')
+        if self.ctx.test is None:
+            self.ctx.test = parts['test']
+        else:
+            shared = shared_frames(self.ctx.test.get_atoms(), labelling.outputs.dataset.get_atoms())
+            if shared:
+                return self.exit_codes.ERROR_TEST_SET_OVERLAPS_TRAINING.format(count=len(shared))
+        self.report(
+            f'initial set: {labelling.outputs.dataset.num_frames} labelled frames -> '
+            f'train {self.ctx.training.num_frames}'
+            f', validation {self.ctx.validation.num_frames if self.ctx.validation else 0}'
+            f', test {self.ctx.test.num_frames}'
+        )
+        return None
+
+    # -- one iteration ---------------------------------------------------------------------------
+
+    def should_iterate(self):
+        """Go on until a stopping rule fired."""
+        return self.ctx.stop is None
+
+    def train_committee(self):
+        """Train the committee, warm-started from the previous one except every K-th iteration."""
+        self.ctx.iteration += 1
+        self.ctx.stages = {}
+        iteration = self.ctx.iteration
+        inputs = AttributeDict(self.exposed_inputs(TrainingWorkChain, namespace='train'))
+        inputs.training_dataset = self.ctx.training
+        inputs.train = AttributeDict(inputs.train)
+        inputs.train.nequip = AttributeDict(inputs.train.nequip)
+        if self.ctx.validation is not None:
+            inputs.validation_dataset = self.ctx.validation
+            inputs.train.nequip.pop('validation_fraction', None)  # the loop's own validation set instead
+        elif 'validation_fraction' not in inputs.train.nequip:
+            split = self.inputs.split.get_dict()
+            inputs.train.nequip.validation_fraction = orm.Float(split['validation'] or 0.1)
+        every = self.inputs.retrain_from_scratch_every.value
+        from_scratch = not self.ctx.models or (every > 0 and iteration % every == 0)
+        if not from_scratch:
+            inputs.parent_models = self.ctx.models
+        inputs.metadata = {'call_link_label': f'train_iteration_{iteration:02d}'}
+        start = 'from scratch' if from_scratch else 'warm-started from the previous committee'
+        self.report(f'iteration {iteration}: training on {self.ctx.training.num_frames} frames, {start}')
+        return ToContext(training_run=self.submit(TrainingWorkChain, **inputs))
+
+    def inspect_training(self):
+        """Keep the new committee; a committee that failed ends the loop (datasets are still returned)."""
+        node = self.ctx.training_run
+        self.ctx.stages['train'] = node
+        if not node.is_finished_ok:
+            self._output_datasets()
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(iteration=self.ctx.iteration)
+        self.ctx.models = dict(node.outputs.models)
+        return None
+
+    def evaluate_and_explore(self):
+        """Test-set errors of the new committee and exploration MD with it, side by side."""
+        iteration = self.ctx.iteration
+        evaluate = AttributeDict(self.exposed_inputs(CommitteeEvaluateCalculation, namespace='evaluate'))
+        evaluate.models = self.ctx.models
+        evaluate.frames = self.ctx.test
+        evaluate.metadata = AttributeDict(evaluate.get('metadata', {}))
+        evaluate.metadata.call_link_label = f'test_iteration_{iteration:02d}'
+
+        explore = AttributeDict(self.exposed_inputs(ExplorationWorkChain, namespace='explore'))
+        explore.models = self.ctx.models
+        explore.structures = self.ctx.exploration_structures
+        conditions = explore.conditions.get_dict()
+        schedule = self.inputs.exploration_schedule.get_list() if 'exploration_schedule' in self.inputs else []
+        if schedule:
+            conditions = recursive_merge(conditions, schedule[min(iteration, len(schedule)) - 1])
+        # One trust window for the whole loop: exploration stops a run above the hi that selection uses.
+        window = parse_selection_parameters(self.inputs.selection.get_dict()).criteria.force
+        conditions.update(trust_lo=window.lo, trust_hi=window.hi)
+        explore.conditions = orm.Dict(conditions)
+        explore.metadata = {'call_link_label': f'explore_iteration_{iteration:02d}'}
+        return ToContext(
+            test_evaluation=self.submit(CommitteeEvaluateCalculation, **evaluate),
+            exploration=self.submit(ExplorationWorkChain, **explore),
+        )
+
+    def select(self):
+        """Pick candidates among the explored frames; decide whether to stop before labelling."""
+        self.ctx.stages['test'] = self.ctx.test_evaluation
+        self.ctx.stages['explore'] = self.ctx.exploration
+        if not self.ctx.exploration.is_finished_ok:
+            self._output_datasets()
+            return self.exit_codes.ERROR_EXPLORATION_FAILED.format(iteration=self.ctx.iteration)
+        parameters = self.inputs.selection.get_dict()
+        parameters['min_accurate_fraction'] = self._criteria.conv_accuracy
+        remaining = convergence.remaining_budget(self._criteria, self.ctx.dft_calls)
+        if remaining is not None and remaining > 0:
+            parameters['max_selected'] = min(parameters.get('max_selected', remaining), remaining)
+        self.ctx.selection = select_candidates(
+            self.ctx.exploration.outputs.frames, orm.Dict(parameters), self.ctx.training
+        )
+        statistics = self.ctx.selection['statistics']
+        metrics = self._test_metrics()
+        self.ctx.stop = convergence.stop_before_labelling(
+            self._criteria,
+            accurate_everywhere=statistics['converged'],
+            test_force_rmse=metrics.get('forces_rmse_eV_per_A'),
+            dft_calls=self.ctx.dft_calls,
+            num_candidates=len(self.ctx.selection['structures']),
+            dft_core_hours=self.ctx.dft_core_hours,
+        )
+        overall = statistics['overall']
+        self.report(
+            f'iteration {self.ctx.iteration}: explored {statistics["num_frames"]} frames, accurate '
+            f'{overall["accurate_fraction"]:.2f}, candidates {statistics["num_candidates"]}, selected '
+            f'{statistics["num_selected"]}; test force RMSE {metrics.get("forces_rmse_eV_per_A")} eV/A'
+        )
+        return None
+
+    def should_label(self):
+        """Label only when no stopping rule fired before labelling."""
+        return self.ctx.stop is None
+
+    def label_candidates(self):
+        """Label the selected frames with the same DFT settings as every earlier label."""
+        inputs = self._labelling_inputs(f'label_iteration_{self.ctx.iteration:02d}')
+        inputs.structures = self.ctx.selection['structures']
+        if 'reference' in self.ctx:
+            inputs.reference_dataset = self.ctx.reference
+        return ToContext(labelling=self.submit(LabellingWorkChain, **inputs))
+
+    def merge_labels(self):
+        """Add the new labels to train and validation in the `split` ratio; the test set never changes."""
+        labelling = self.ctx.labelling
+        self.ctx.stages['label'] = labelling
+        self.ctx.dft_calls += dft_calls(labelling)
+        self.ctx.dft_core_hours += stage_accounting(labelling)['core_hours']
+        if 'dataset' not in labelling.outputs:
+            self.report(f'iteration {self.ctx.iteration}: no candidate could be labelled ({labelling.exit_message})')
+            return
+        new = labelling.outputs.dataset
+        split = self.inputs.split.get_dict()
+        validation_share = split['validation'] / (split['train'] + split['validation'])
+        if self.ctx.validation is not None and int(validation_share * new.num_frames) >= 1:
+            fractions = orm.Dict({'train': 1 - validation_share, 'validation': validation_share})
+            parts = split_dataset(new, fractions, self.inputs.split_seed)
+            self.ctx.validation = merge_datasets(a_previous=self.ctx.validation, b_new=parts['validation'])
+            new = parts['train']
+        self.ctx.training = merge_datasets(a_previous=self.ctx.training, b_new=new)
+
+    def close_iteration(self):
+        """Record the iteration's row (calcfunction), group its nodes, apply the after-labelling rules."""
+        iteration = self.ctx.iteration
+        if self.ctx.stop is None:
+            self.ctx.stop = convergence.stop_after_iteration(
+                self._criteria, iteration, self.ctx.dft_calls, self.ctx.dft_core_hours
+            )
+        labelling = self.ctx.stages.get('label')
+        accounting = {
+            'iteration': iteration,
+            'dft_calls': dft_calls(labelling) if labelling else 0,
+            'dft_calls_total': self.ctx.dft_calls,
+            'dft_core_hours_total': round(self.ctx.dft_core_hours, 4),
+            'stages': {name: stage_accounting(node) for name, node in self.ctx.stages.items()},
+        }
+        row_inputs = {
+            'accounting': orm.Dict(accounting),
+            'training_dataset': self.ctx.stages['train'].inputs.training_dataset,
+            'training_summary': self.ctx.stages['train'].outputs.summary,
+            'selection_statistics': self.ctx.selection['statistics'],
+        }
+        if 'metrics' in self.ctx.test_evaluation.outputs:
+            row_inputs['test_metrics'] = self.ctx.test_evaluation.outputs.metrics
+        if labelling is not None:
+            row_inputs['labelling_failures'] = labelling.outputs.failures
+            if 'dataset' in labelling.outputs:
+                row_inputs['labelled'] = labelling.outputs.dataset
+        row = record_iteration(**row_inputs)
+        self.ctx.rows[f'iteration_{iteration:02d}'] = row
+        self._group_iteration(row)
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def finalize(self):
+        """The datasets, the last committee, the table and why the loop stopped."""
+        message = convergence.describe_stop(
+            self.ctx.stop, self._criteria, self.ctx.iteration, self.ctx.dft_calls, self.ctx.dft_core_hours
+        )
+        report = assemble_report(stop=orm.Dict({'reason': self.ctx.stop, 'message': message}), **self.ctx.rows)
+        self._output_datasets()
+        self.out_many({'models': self.ctx.models, **report})
+        self.report(f'stopped after {self.ctx.iteration} iteration(s): {self.ctx.stop}: {message}')
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def _criteria(self) -> convergence.StoppingCriteria:
+        # Rebuilt from the inputs when needed: the context must hold only what checkpoints can store.
+        return stopping_criteria(self.inputs)
+
+    def _labelling_inputs(self, link_label: str) -> AttributeDict:
+        inputs = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='label'))
+        inputs.metadata = {'call_link_label': link_label}
+        return inputs
+
+    def _test_metrics(self) -> dict:
+        node = self.ctx.test_evaluation
+        return test_errors(node.outputs.metrics.get_dict()) if 'metrics' in node.outputs else {}
+
+    def _output_datasets(self):
+        self.out('training_dataset', self.ctx.training)
+        if self.ctx.validation is not None:
+            self.out('validation_dataset', self.ctx.validation)
+        self.out('test_dataset', self.ctx.test)
+
+    def _group_iteration(self, row: orm.Dict):
+        group, _ = orm.Group.collection.get_or_create(f'{self.ctx.group_label}/iteration_{self.ctx.iteration:02d}')
+        nodes = [row, self.ctx.training, *self.ctx.models.values(), *self.ctx.stages.values()]
+        nodes.append(self.ctx.selection['statistics'].creator)
+        group.add_nodes([node for node in nodes if node is not None])

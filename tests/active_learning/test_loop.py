@@ -1,0 +1,79 @@
+"""The active-learning loop with every real code (pw.x, nequip-train, committee MD and evaluation)."""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from aiida.manage.caching import enable_caching
+
+from aiida_mlipgen.science.splitting import shared_frames
+
+
+def run_loop(builder):
+    with enable_caching():  # every test after the first reuses the initial labels and first trainings
+        return run_get_node(builder)
+
+
+def called(node, label):
+    return [child for child in node.called if child.process_label == label]
+
+
+def test_two_iterations_then_continued_with_caching(loop_builder):
+    """One iteration, then the same loop with two: the first iteration's jobs come from the cache."""
+    first_results, first = run_loop(loop_builder({'max_iterations': 1}))
+    assert first.is_finished_ok, first.exit_message
+    assert first_results['stop_reason'].value == 'max_iterations_reached'
+
+    results, node = run_loop(loop_builder({'max_iterations': 2}))
+    assert node.is_finished_ok, node.exit_message
+    assert results['stop_reason'].value == 'max_iterations_reached'
+    rows = results['iterations']['rows']
+    assert [row['iteration'] for row in rows] == [1, 2]
+    assert rows[1]['training_frames'] > rows[0]['training_frames']  # the new labels were trained on
+    assert all(row['labelled'] >= 1 and row['selected'] == 2 for row in rows)
+    assert all(row['forces_rmse_eV_per_A'] is not None for row in rows)
+    assert len(results['models']) == 2
+
+    # The held-out test set never reaches training or validation.
+    test_frames = results['test_dataset'].get_atoms()
+    assert not shared_frames(test_frames, results['training_dataset'].get_atoms())
+    assert not shared_frames(test_frames, results['validation_dataset'].get_atoms())
+
+    # Continue/extend: iteration 1's DFT runs, trainings and exploration were reused, not rerun.
+    first_iteration = [
+        job
+        for label in ('TrainingWorkChain', 'LabellingWorkChain', 'ExplorationWorkChain')
+        for stage in called(node, label)
+        for job in stage.called_descendants
+        if isinstance(job, orm.CalcJobNode)
+    ]
+    cached = [job for job in first_iteration if job.base.caching.get_cache_source() is not None]
+    assert cached, 'nothing was taken from the cache'
+    for kind in ('PwCalculation', 'NequipTrainCalculation', 'ExploreCalculation'):
+        assert any(job.process_label == kind for job in cached), f'no cached {kind}'
+
+    # Provenance: every row is made by a calcfunction from the stages' outputs.
+    row_node = node.outputs.iterations.creator.inputs['iteration_01']
+    sources = {label: row_node.creator.inputs[label].creator for label in ('training_summary', 'selection_statistics')}
+    assert sources['selection_statistics'].process_label == 'select_candidates'
+    assert orm.load_group(f'mlipgen/al_{node.pk}/iteration_02').count() > 0
+
+
+@pytest.mark.parametrize(
+    ('overrides', 'reason'),
+    [
+        ({'selection': {'force_trust_lo': 900.0, 'force_trust_hi': 1000.0}}, 'converged'),
+        ({'max_dft_calls': 9}, 'dft_budget_exhausted'),
+        ({'selection': {'force_trust_lo': 1e-7, 'force_trust_hi': 2e-7}, 'conv_accuracy': 0.9}, 'no_new_candidates'),
+    ],
+    ids=['accurate-everywhere', 'budget', 'no-candidates'],
+)
+def test_each_stopping_rule(loop_builder, overrides, reason):
+    results, node = run_loop(loop_builder(overrides))
+    assert node.is_finished_ok, node.exit_message
+    assert results['stop_reason'].value == reason
+    table = results['iterations']
+    assert table['stop_reason'] == reason and table['stop_message']
+    assert len(table['rows']) == 1
+    assert table['rows'][0]['labelled'] == 0  # stopped before labelling anything more

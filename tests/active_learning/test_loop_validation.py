@@ -1,0 +1,67 @@
+"""Bad loop input is refused before anything runs, with a message that says what to fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from aiida_mlipgen.data.dataset import DatasetData
+
+
+def labelled(frames):
+    for atoms in frames:
+        atoms.calc = SinglePointCalculator(atoms, energy=-10.0, forces=np.zeros((len(atoms), 3)))
+    return DatasetData(frames)
+
+
+def assert_refused(builder, match):
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    with pytest.raises(ValueError, match=match):
+        run_get_node(builder)
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
+
+
+def test_no_seed_structures(loop_builder):
+    builder = loop_builder()
+    builder.seed_structures = {}
+    assert_refused(builder, 'give `seed_structures`')
+
+
+def test_budget_zero(loop_builder):
+    builder = loop_builder()
+    builder.max_dft_calls = orm.Int(0)
+    assert_refused(builder, 'budget must be at least one')
+
+
+def test_inverted_trust_window(loop_builder):
+    builder = loop_builder()
+    builder.selection = orm.Dict({'force_trust_lo': 0.3, 'force_trust_hi': 0.1})
+    assert_refused(builder, 'trust window')
+
+
+def test_test_set_sharing_frames_with_the_training_set(loop_builder):
+    from ase.build import bulk
+
+    frames = [bulk('Si', 'diamond', a=5.43 + 0.01 * index) for index in range(3)]
+    builder = loop_builder()
+    builder.training_dataset = labelled([atoms.copy() for atoms in frames])
+    builder.test_dataset = labelled([frames[1].copy()])
+    assert_refused(builder, 'shares 1 frame')
+
+
+def test_unknown_initial_set_key(loop_builder):
+    builder = loop_builder()
+    builder.initial_set = orm.Dict({'rattle_amplitude': [0.1]})
+    assert_refused(builder, 'unknown initial-set keys')
+
+
+def test_builder_needs_every_code(loop_codes, silicon_seed):
+    from aiida_mlipgen.workflows.active_learning import ActiveLearningWorkChain
+
+    codes = dict(loop_codes)
+    del codes['explore']
+    with pytest.raises(ValueError, match='codes missing for: explore'):
+        ActiveLearningWorkChain.get_builder_from_protocol(codes, silicon_seed, protocol='fast')

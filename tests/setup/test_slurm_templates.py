@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ from aiida.engine import run_get_node
 from aiida.plugins import SchedulerFactory
 from click.testing import CliRunner
 
+from aiida_mlipgen.workflows.active_learning import ActiveLearningWorkChain
+
 TEMPLATES = Path(__file__).parents[2] / 'setup_profiles' / 'slurm'
+EXAMPLES = Path(__file__).parents[2] / 'examples'
 
 
 def verdi_ok(profile_name: str, *arguments: str) -> str:
@@ -41,7 +45,7 @@ def cluster(aiida_profile, tmp_path, computer_label):
         aiida_profile.name,
         'computer', 'configure', 'core.ssh', label, '--config', str(TEMPLATES / 'computer_configure_ssh.yaml'), '-n',
     )  # fmt: skip
-    for name in ('code_pw_cpu.yaml', 'code_nequip_train_gpu.yaml'):
+    for name in sorted(path.name for path in TEMPLATES.glob('code_*.yaml')):
         code = load_template_copy(name, tmp_path, computer=label)
         verdi_ok(aiida_profile.name, 'code', 'create', 'core.code.installed', '--config', str(code), '-n')
     return orm.load_computer(label)
@@ -59,6 +63,9 @@ def test_templates_load_as_written(cluster):
     train = orm.load_code(f'nequip-train@{cluster.label}')
     assert train.with_mpi is False
     assert train.default_calc_job_plugin == 'mlipgen.nequip.train'
+    for label, plugin in (('mlipgen-explore', 'mlipgen.explore'), ('mlipgen-evaluate', 'mlipgen.evaluate')):
+        engine = orm.load_code(f'{label}@{cluster.label}')
+        assert (engine.default_calc_job_plugin, engine.with_mpi) == (plugin, False)
 
 
 def test_ssh_async_configure_template_loads(aiida_profile, tmp_path, computer_label):
@@ -97,3 +104,29 @@ def test_gpu_job_script_requests_the_gpu_in_its_header(cluster):
     assert '#SBATCH --partition=REPLACE-ME-GPU-PARTITION' in header
     assert '#SBATCH --cpus-per-task=8' in header
     assert 'module load REPLACE-ME-CUDA-MODULE' in script[first_command:]
+
+
+def test_production_example_builds_a_valid_loop_for_the_templated_cluster(cluster, pseudo_family, tmp_path):
+    """examples/production_silicon.py, given the templates' computer, codes and options, builds a loop
+    whose every input validates, with DFT on the CPU partition and NequIP jobs on a GPU each."""
+    spec = importlib.util.spec_from_file_location('production_silicon', EXAMPLES / 'production_silicon.py')
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # not run as __main__: nothing is submitted
+
+    builder = example.build(cluster.label, TEMPLATES)
+    assert ActiveLearningWorkChain.spec().inputs.validate(builder._inputs(prune=True)) is None
+
+    assert builder.seed_structures['si64'].get_ase().get_global_number_of_atoms() == 64
+    assert len(builder.exploration_structures['si216'].sites) == 216
+    pw_options = builder.label.pw.pw.metadata.options
+    assert pw_options['queue_name'] == 'REPLACE-ME-CPU-PARTITION' and pw_options['withmpi'] is True
+    for options in (
+        builder.train.train.nequip.metadata.options,
+        builder.explore.explore.metadata.options,
+        builder.evaluate.metadata.options,
+    ):
+        assert options['queue_name'] == 'REPLACE-ME-GPU-PARTITION'
+        assert '--gres=gpu:1' in options['custom_scheduler_commands']
+    assert builder.explore.conditions['device'] == 'cuda' and builder.evaluate.device.value == 'cuda'
+    assert builder.label.pw.pw.code.computer.label == cluster.label
+    assert builder.max_dft_calls.value == 1000 and builder.target_force_rmse.value == 0.05

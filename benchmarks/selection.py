@@ -56,6 +56,7 @@ from ase.io import write
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import thermalize_momenta
 
+from aiida_mlipgen.calculations.nequip_config import TrainingData, build_config, config_to_yaml
 from aiida_mlipgen.engines.committee import Committee
 from aiida_mlipgen.engines.evaluate import annotate_frames
 from aiida_mlipgen.science.candidates import FORCE_KEY, select_candidates_from_frames
@@ -63,91 +64,55 @@ from aiida_mlipgen.science.initial_set import InitialSetRecipe, initial_frames
 from aiida_mlipgen.science.metrics import compare_frames
 from aiida_mlipgen.science.selection import parse_selection_parameters, random_selection
 
-#: The benchmark's own NequIP 0.19 config: a small model (2 layers x 16 features, l_max 1, cutoff 4 A,
-#: float32), a fixed number of optimiser steps with a cosine learning-rate decay and EMA weights, no
-#: validation (every model is trained for the same number of steps and its last weights are used).
-CONFIG = """\
-run: [train]
-seed: ???
-train_path: ???
-val_path: ???
-max_steps: ???
-cutoff_radius: 4.0
-model_type_names: [Si]
-chemical_species: ${model_type_names}
-dataset_transforms:
-  - _target_: nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper
-    model_type_names: ${model_type_names}
-    chemical_species_to_atom_type_map: ${list_to_identity_dict:${chemical_species}}
-  - _target_: nequip.data.transforms.NeighborListTransform
-    r_max: ${cutoff_radius}
-data:
-  _target_: nequip.data.datamodule.NequIPDataModule
-  seed: ${seed}
-  train_dataset:
-    _target_: nequip.data.dataset.ASEDataset
-    file_path: ${train_path}
-    transforms: ${dataset_transforms}
-  val_dataset:
-    _target_: nequip.data.dataset.ASEDataset
-    file_path: ${val_path}
-    transforms: ${dataset_transforms}
-  train_dataloader: {_target_: torch.utils.data.DataLoader, batch_size: 4, shuffle: true}
-  val_dataloader: {_target_: torch.utils.data.DataLoader, batch_size: 8}
-  stats_manager:
-    _target_: nequip.data.CommonDataStatisticsManager
-    type_names: ${model_type_names}
-trainer:
-  _target_: lightning.Trainer
-  accelerator: cpu
-  devices: 1
-  max_epochs: -1
-  max_steps: ${max_steps}
-  limit_val_batches: 0
-  num_sanity_val_steps: 0
-  enable_progress_bar: false
-  enable_model_summary: false
-  logger: false
-  callbacks:
-    - _target_: lightning.pytorch.callbacks.ModelCheckpoint
-      dirpath: ${hydra:runtime.output_dir}
-      filename: last
-training_module:
-  _target_: nequip.train.EMALightningModule
-  ema_decay: 0.99
-  loss:
-    _target_: nequip.train.EnergyForceStressLoss
-    per_atom_energy: true
-    coeffs: {total_energy: 1.0, forces: 1.0, stress: 100.0}
-  val_metrics:
-    _target_: nequip.train.EnergyForceStressMetrics
-    coeffs: {per_atom_energy_mae: 1.0, forces_mae: 1.0, stress_mae: 100.0}
-  optimizer:
-    _target_: torch.optim.Adam
-    lr: 0.01
-  lr_scheduler:
-    scheduler:
-      _target_: torch.optim.lr_scheduler.CosineAnnealingLR
-      T_max: ${max_steps}
-      eta_min: 0.0002
-    interval: step
-    frequency: 1
-  model:
-    _target_: nequip.model.NequIPGNNModel
-    seed: ${seed}
-    model_dtype: float32
-    type_names: ${model_type_names}
-    r_max: ${cutoff_radius}
-    l_max: 1
-    parity: true
-    num_layers: 2
-    num_features: 16
-    radial_mlp_depth: 1
-    radial_mlp_width: 16
-    avg_num_neighbors: ${training_data_stats:num_neighbors_mean}
-    per_type_energy_shifts: ${training_data_stats:per_atom_energy_mean}
-    per_type_energy_scales: ${training_data_stats:forces_rms}
-"""
+#: The model of every benchmarked training: the ``fast`` protocol's (2 layers x 16 features, l_max 1,
+#: cutoff 4 A, float32), in the package's own training template (what ``NequipTrainCalculation`` runs).
+HYPERPARAMETERS = {
+    'num_layers': 2,
+    'num_features': 16,
+    'radial_mlp_width': 16,
+    'l_max': 1,
+    'cutoff_radius': 4.0,
+    'model_dtype': 'float32',
+    'batch_size': 4,
+    'learning_rate': 0.01,
+    'ema_decay': 0.99,
+    'device': 'cpu',
+}
+
+
+def training_config(train_file: Path, validation_file: Path, seed: int, steps: int) -> dict:
+    """The ``nequip-train`` config of one benchmarked model: ``steps`` optimiser steps, last weights kept.
+
+    Unlike the loop's trainings (best epoch on the validation set, learning rate cut on plateaus), every
+    model here trains for the same number of steps with a cosine decay of the learning rate and no
+    validation, so that the models differ only by their training frames.
+    """
+    data = TrainingData(
+        training_file=str(train_file), validation_file=str(validation_file), species=['Si'], has_stress=True
+    )
+    config = build_config(HYPERPARAMETERS, seed=seed, data=data)
+    config['trainer'] |= {
+        'max_epochs': -1,
+        'max_steps': steps,
+        'limit_val_batches': 0,
+        'num_sanity_val_steps': 0,
+        'enable_model_summary': False,
+        'logger': False,
+        'callbacks': [
+            {
+                '_target_': 'lightning.pytorch.callbacks.ModelCheckpoint',
+                'dirpath': '${hydra:runtime.output_dir}',
+                'filename': 'last',
+            }
+        ],
+    }
+    config['training_module']['lr_scheduler'] = {
+        'scheduler': {'_target_': 'torch.optim.lr_scheduler.CosineAnnealingLR', 'T_max': steps, 'eta_min': 2e-4},
+        'interval': 'step',
+        'frequency': 1,
+    }
+    return config
+
 
 #: Langevin MD settings: time step (fs), friction (1/fs), steps before the first frame, steps between frames.
 TIMESTEP_FS = 2.0
@@ -291,18 +256,8 @@ def train_job(
     folder.mkdir(parents=True, exist_ok=True)
     train_file = folder / 'train.extxyz'
     write(train_file, clean(training), format='extxyz')
-    command = [
-        _tool('nequip-train'),
-        '-cp',
-        str(workdir),
-        '-cn',
-        'benchmark',
-        f'train_path={train_file}',
-        f'val_path={validation_file}',
-        f'seed={seed}',
-        f'max_steps={steps}',
-        f'hydra.run.dir={folder / "run"}',
-    ]
+    (folder / 'config.yaml').write_text(config_to_yaml(training_config(train_file, validation_file, seed, steps)))
+    command = [_tool('nequip-train'), '-cp', str(folder), '-cn', 'config', f'hydra.run.dir={folder / "run"}']
     return Job(name, command, folder / 'train.log'), folder / 'run' / 'last.ckpt'
 
 
@@ -408,7 +363,6 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     initial = [labelled_copy(atoms, calculator) for atoms in initial_frames([base], recipe)]
     validation_file = workdir / 'validation.extxyz'  # read by nequip's data module, never evaluated
     write(validation_file, clean(initial[:2]), format='extxyz')
-    (workdir / 'benchmark.yaml').write_text(CONFIG)
     print(
         f'pool {len(pool)} frames, test {len(test)} frames ({len(base)} atoms; '
         f'{len(args.temperatures)} temperatures x {len(args.strains)} strains), initial set {len(initial)} frames'

@@ -16,77 +16,24 @@ from pathlib import Path
 import pytest
 from ase.io import write
 
+from aiida_mlipgen.calculations.nequip_config import TrainingData, build_config, config_to_yaml
 from tests.silicon import si_frames, venv_tool
 
-#: A very small NequIP model (2 layers x 8 features, l_max 1, cutoff 4 A), 3 epochs on CPU.
-TINY_CONFIG = """\
-run: [train]
-seed: 1
-cutoff_radius: 4.0
-model_type_names: [Si]
-chemical_species: ${model_type_names}
-train_path: ???
-val_path: ???
-dataloader:
-  _target_: torch.utils.data.DataLoader
-  batch_size: 4
-data:
-  _target_: nequip.data.datamodule.ASEDataModule
-  seed: ${seed}
-  train_file_path: ${train_path}
-  val_file_path: ${val_path}
-  transforms:
-    - _target_: nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper
-      model_type_names: ${model_type_names}
-      chemical_species_to_atom_type_map: ${list_to_identity_dict:${chemical_species}}
-    - _target_: nequip.data.transforms.NeighborListTransform
-      r_max: ${cutoff_radius}
-  train_dataloader: ${dataloader}
-  val_dataloader: ${dataloader}
-  stats_manager:
-    _target_: nequip.data.CommonDataStatisticsManager
-    type_names: ${model_type_names}
-trainer:
-  _target_: lightning.Trainer
-  max_epochs: 3
-  check_val_every_n_epoch: 1
-  log_every_n_steps: 1
-  enable_progress_bar: false
-  callbacks:
-    - _target_: lightning.pytorch.callbacks.ModelCheckpoint
-      monitor: val0_epoch/weighted_sum
-      dirpath: ${hydra:runtime.output_dir}
-      filename: best
-      save_top_k: 1
-training_module:
-  _target_: nequip.train.EMALightningModule
-  ema_decay: 0.99
-  loss:
-    _target_: nequip.train.EnergyForceStressLoss
-    per_atom_energy: true
-    coeffs: {total_energy: 1.0, forces: 1.0, stress: 100.0}
-  val_metrics:
-    _target_: nequip.train.EnergyForceStressMetrics
-    coeffs: {total_energy_mae: 1.0, forces_mae: 1.0, stress_mae: 1.0}
-  optimizer:
-    _target_: torch.optim.Adam
-    lr: 0.01
-  model:
-    _target_: nequip.model.NequIPGNNModel
-    seed: ${seed}
-    model_dtype: float64
-    type_names: ${model_type_names}
-    r_max: ${cutoff_radius}
-    l_max: 1
-    parity: true
-    num_layers: 2
-    num_features: 8
-    radial_mlp_depth: 1
-    radial_mlp_width: 8
-    avg_num_neighbors: ${training_data_stats:num_neighbors_mean}
-    per_type_energy_shifts: ${training_data_stats:per_atom_energy_mean}
-    per_type_energy_scales: ${training_data_stats:forces_rms}
-"""
+#: A very small NequIP model (2 layers x 8 features, l_max 1, cutoff 4 A, float64), 3 epochs on CPU: the
+#: package's own training template (what ``NequipTrainCalculation`` runs) with these hyperparameters.
+TINY_HYPERPARAMETERS = {
+    'num_layers': 2,
+    'num_features': 8,
+    'radial_mlp_width': 8,
+    'l_max': 1,
+    'cutoff_radius': 4.0,
+    'model_dtype': 'float64',
+    'max_epochs': 3,
+    'batch_size': 4,
+    'learning_rate': 0.01,
+    'ema_decay': 0.99,
+    'device': 'cpu',
+}
 
 SEEDS = (1, 2)
 
@@ -123,20 +70,19 @@ def tiny_committee(tmp_path_factory) -> TinyCommittee:
     train_file, val_file = root / 'train.extxyz', root / 'val.extxyz'
     write(train_file, frames[:16])
     write(val_file, frames[16:])
-    (root / 'tiny.yaml').write_text(TINY_CONFIG)
+    data = TrainingData(training_file=str(train_file), validation_file=str(val_file), species=['Si'], has_stress=True)
 
     train_commands, logs = [], []
     for seed in SEEDS:
+        config = build_config(TINY_HYPERPARAMETERS, seed=seed, data=data)
+        (root / f'tiny{seed}.yaml').write_text(config_to_yaml(config))
         train_commands.append(
             [
                 venv_tool('nequip-train'),
                 '-cp',
                 str(root),
                 '-cn',
-                'tiny',
-                f'train_path={train_file}',
-                f'val_path={val_file}',
-                f'seed={seed}',
+                f'tiny{seed}',
                 f'hydra.run.dir={root / f"member{seed}"}',
             ]
         )

@@ -18,6 +18,7 @@ from aiida_mlipgen.workflows.labelling_inputs import (
     check_pseudos,
     check_reference,
     labelling_settings,
+    parameters_for_frame,
 )
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
@@ -309,6 +310,11 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
             inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='pw'))
             inputs.pw.structure = structure
             inputs.pw.pseudos = {kind.name: self.inputs.pseudos[kind.symbol] for kind in structure.kinds}
+            electrons = sum(inputs.pw.pseudos[site.kind_name].z_valence for site in structure.sites)
+            shared = inputs.pw.parameters.get_dict()
+            parameters = parameters_for_frame(shared, electrons)
+            if parameters != shared:
+                inputs.pw.parameters = orm.Dict(parameters)
             inputs.metadata.call_link_label = f'label_{key}'
             futures[key] = self.submit(PwBaseWorkChain, **inputs)
             self.ctx.running[key] = futures[key].pk

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 from aiida import orm
@@ -36,7 +37,13 @@ _NON_PHYSICAL_PARAMETERS = {
         'electron_maxstep',
         'conv_thr',
     },
+    # Enough empty bands do not change the result; too few are caught by PwBaseWorkChain's band check.
+    'SYSTEM': {'nbnd'},
 }
+
+#: Smeared SCF runs get at least this factor x the occupied bands, and at least this many empty bands.
+BANDS_FACTOR = 1.5
+MIN_EMPTY_BANDS = 8
 
 
 def labelling_settings(
@@ -61,6 +68,32 @@ def labelling_settings(
     }
     settings['sha256'] = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     return settings
+
+
+def number_of_bands(num_electrons: float) -> int:
+    """Kohn-Sham bands for a smeared SCF run of a frame with ``num_electrons`` valence electrons.
+
+    QE's own choice for smearing (20 % or 4 bands above half the electrons) leaves the highest band
+    occupied above 0.005 for rattled semiconductors at aiida-quantumespresso's smearing, so that
+    PwBaseWorkChain restarts nearly every frame with more bands: one SCF run wasted per frame (seen for
+    8-atom Si: 20 bands, last one 0.05 occupied). 50 % or 8 empty bands above half the electrons avoids
+    the restart; extra empty bands do not change the converged energy, forces or stress.
+    """
+    occupied = math.ceil(num_electrons / 2)
+    return max(math.ceil(BANDS_FACTOR * num_electrons / 2), occupied + MIN_EMPTY_BANDS)
+
+
+def parameters_for_frame(parameters: dict, num_electrons: float) -> dict:
+    """The shared pw.x ``parameters`` for one frame: ``SYSTEM.nbnd`` added for smeared runs that lack it.
+
+    :param num_electrons: valence electrons of the frame (sum of the pseudopotentials' Z valence, less
+        ``SYSTEM.tot_charge``).
+    """
+    system = parameters.get('SYSTEM', {})
+    if system.get('occupations') == 'fixed' or 'nbnd' in system:
+        return parameters
+    electrons = num_electrons - system.get('tot_charge', 0.0)
+    return {**parameters, 'SYSTEM': {**system, 'nbnd': number_of_bands(electrons)}}
 
 
 def check_parameters(parameters: dict) -> str | None:

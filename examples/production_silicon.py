@@ -57,15 +57,9 @@ OVERRIDES = {
 }
 
 
-def seed_structures() -> dict[str, orm.StructureData]:
-    """The 64-atom diamond cell the initial set is made from (lattice constant 5.47 A, PBE)."""
-    return {'si64': orm.StructureData(ase=bulk('Si', 'diamond', a=5.47, cubic=True).repeat(2))}
-
-
-def exploration_structures() -> dict[str, orm.StructureData]:
-    """Where exploration MD starts: the 64-atom cell and a 216-atom one (3x3x3 conventional cells)."""
-    si216 = bulk('Si', 'diamond', a=5.47, cubic=True).repeat(3)
-    return {**seed_structures(), 'si216': orm.StructureData(ase=si216)}
+def diamond_silicon(repeat: int) -> orm.StructureData:
+    """Diamond Si of ``repeat`` x ``repeat`` x ``repeat`` conventional cells (8 atoms each, a = 5.47 A, PBE)."""
+    return orm.StructureData(ase=bulk('Si', 'diamond', a=5.47, cubic=True).repeat(repeat))
 
 
 def build(computer: str, options_directory: Path, protocol: str = 'balanced'):
@@ -78,10 +72,10 @@ def build(computer: str, options_directory: Path, protocol: str = 'balanced'):
     gpu = yaml.safe_load((options_directory / 'options_gpu.yaml').read_text())
     codes = {name: orm.load_code(f'{label}@{computer}') for name, label in CODE_LABELS.items()}
 
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, seed_structures(), protocol=protocol, overrides=OVERRIDES
-    )
-    builder.exploration_structures = exploration_structures()
+    # The initial set is made from the 64-atom cell; exploration MD starts from it and from 216 atoms.
+    seeds = {'si64': diamond_silicon(2)}
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(codes, seeds, protocol=protocol, overrides=OVERRIDES)
+    builder.exploration_structures = {**seeds, 'si216': diamond_silicon(3)}
     builder.label.pw.pw.metadata.options = cpu
     builder.train.train.nequip.metadata.options = {**gpu, 'max_wallclock_seconds': 12 * 3600}
     builder.explore.explore.metadata.options = {**gpu, 'max_wallclock_seconds': 2 * 3600}

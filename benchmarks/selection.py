@@ -63,19 +63,13 @@ from aiida_mlipgen.science.candidates import FORCE_KEY, select_candidates_from_f
 from aiida_mlipgen.science.initial_set import InitialSetRecipe, initial_frames
 from aiida_mlipgen.science.metrics import compare_frames
 from aiida_mlipgen.science.selection import parse_selection_parameters, random_selection
+from aiida_mlipgen.workflows.nequip_train_base import NequipTrainBaseWorkChain
 
 #: The model of every benchmarked training: the ``fast`` protocol's (2 layers x 16 features, l_max 1,
-#: cutoff 4 A, float32), in the package's own training template (what ``NequipTrainCalculation`` runs).
+#: cutoff 4 A, float32) in the package's own training template, batches of 4 frames, on the CPU.
 HYPERPARAMETERS = {
-    'num_layers': 2,
-    'num_features': 16,
-    'radial_mlp_width': 16,
-    'l_max': 1,
-    'cutoff_radius': 4.0,
-    'model_dtype': 'float32',
+    **NequipTrainBaseWorkChain.get_protocol_inputs('fast')['nequip']['hyperparameters'],
     'batch_size': 4,
-    'learning_rate': 0.01,
-    'ema_decay': 0.99,
     'device': 'cpu',
 }
 

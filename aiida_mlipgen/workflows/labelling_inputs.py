@@ -74,7 +74,7 @@ def number_of_bands(num_electrons: float) -> int:
     """Kohn-Sham bands for a smeared SCF run of a frame with ``num_electrons`` valence electrons.
 
     QE's own choice for smearing (20 % or 4 bands above half the electrons) leaves the highest band
-    occupied above 0.005 for rattled semiconductors at aiida-quantumespresso's smearing, so that
+    occupied above 0.005 for silicon at aiida-quantumespresso's smearing (0.0275 Ry cold), so that
     PwBaseWorkChain restarts such a frame with more bands, wasting one SCF run (23 of the demo's 39 Si8
     frames: 20 bands, the last one 0.05 occupied). 50 % or 8 empty bands above half the electrons avoid
     the restart; extra empty bands do not change the converged energy, forces or stress.

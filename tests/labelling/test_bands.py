@@ -42,9 +42,10 @@ def test_bands_do_not_change_the_settings_fingerprint():
     )
 
 
-def test_rattled_si8_is_labelled_in_one_scf_run(pw_code, pseudo_family):
-    """The demo's first frame: QE's default 20 bands for Si8 leave the last band ~0.05 occupied at the
-    protocol's smearing, and PwBaseWorkChain then restarts the frame; with the stage's bands it runs once."""
+def test_demo_si8_frame_is_labelled_in_one_scf_run(pw_code, pseudo_family):
+    """The demo's first frame (the ideal 8-atom cell): QE's default 20 bands leave the last band ~0.05
+    occupied at the protocol's smearing, and PwBaseWorkChain restarts the frame; with the stage's bands
+    it runs once."""
     recipe = ActiveLearningWorkChain.get_protocol_inputs('fast')['initial_set']
     atoms = initial_frames([bulk('Si', 'diamond', a=5.43, cubic=True)], InitialSetRecipe.from_dict(recipe))[0]
     overrides = {'pw': {'kpoints_distance': 0.6}}  # the demo's settings: a 2x2x2 mesh, the fast cutoffs

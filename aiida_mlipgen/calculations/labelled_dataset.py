@@ -80,3 +80,47 @@ def build_labelled_dataset(
         dataset.set_labelling_settings(settings.get_dict())
         outputs['dataset'] = dataset
     return outputs
+
+
+@calcfunction
+def build_teacher_dataset(
+    settings: orm.Dict, max_force: orm.Float, max_net_force_per_atom: orm.Float, failures: orm.Dict, **labelled
+) -> dict:
+    """Collect the teacher's labelled batches into one dataset; the same quality gates as for DFT labels.
+
+    :param settings: the teacher's labelling-settings fingerprint, recorded on the dataset.
+    :param failures: frames that already failed (screening, the teacher's own errors): passed through.
+    :param labelled: ``labelled_<batch>``: the ``labelled`` output of each ``TeacherLabelCalculation``.
+    :return: ``failures`` and, when any frame passed, ``dataset`` (each frame keeps its info, with
+        ``frame_key`` and ``teacher_calculation_uuid``).
+    """
+    records = dict(failures.get_dict())
+    frames = []
+    for label in sorted(labelled):
+        calculation = labelled[label].creator
+        for atoms in labelled[label].get_atoms():
+            key = atoms.info.pop('frame_key')
+            atoms.info.pop('batch_index', None)
+            reasons = force_gate_failures(
+                atoms.calc.results['forces'],
+                max_force=max_force.value,
+                max_net_force_per_atom=max_net_force_per_atom.value,
+            )
+            if reasons:
+                records[key] = {
+                    'stage': 'quality',
+                    'reason': '; '.join(reasons),
+                    'exit_status': None,
+                    'process_uuid': calculation.uuid,
+                }
+                continue
+            atoms.info['frame_key'] = key
+            atoms.info['teacher_calculation_uuid'] = calculation.uuid
+            frames.append(atoms)
+    outputs = {'failures': orm.Dict(records)}
+    if frames:
+        frames.sort(key=lambda atoms: atoms.info['frame_key'])
+        dataset = DatasetData(frames)
+        dataset.set_labelling_settings(settings.get_dict())
+        outputs['dataset'] = dataset
+    return outputs

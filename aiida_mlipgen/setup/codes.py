@@ -35,6 +35,9 @@ LOCAL_CODES = (
     CodeSpec('nequip-train', venv_executable('nequip-train'), 'mlipgen.nequip.train', hint='pip install nequip'),
     CodeSpec('mlipgen-explore', venv_executable('mlipgen-explore'), 'mlipgen.explore', hint='pip install -e .'),
     CodeSpec('mlipgen-evaluate', venv_executable('mlipgen-evaluate'), 'mlipgen.evaluate', hint='pip install -e .'),
+    CodeSpec(
+        'mlipgen-teacher-label', venv_executable('mlipgen-teacher-label'), 'mlipgen.teacher_label', hint='pip install -e .'
+    ),
 )
 
 

@@ -11,7 +11,6 @@ from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recur
 from aiida_mlipgen.calculations.dataset_conversion import dataset_to_structures
 from aiida_mlipgen.calculations.labelled_dataset import TRAJECTORY_PREFIX, build_labelled_dataset
 from aiida_mlipgen.data.dataset import DatasetData
-from aiida_mlipgen.science.quality import close_contact_failures
 from aiida_mlipgen.workflows.labelling_inputs import (
     check_explicit_mesh,
     check_parameters,
@@ -19,6 +18,12 @@ from aiida_mlipgen.workflows.labelling_inputs import (
     check_reference,
     labelling_settings,
     parameters_for_frame,
+)
+from aiida_mlipgen.workflows.labelling_ports import (
+    check_frame_source,
+    define_labeller_ports,
+    finish_labelling,
+    screening_failures,
 )
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
@@ -51,8 +56,9 @@ def validate_inputs(inputs, namespace):
     """
     if 'dataset' not in namespace or 'structures' not in namespace:
         return None
-    if ('dataset' in inputs) == bool(inputs.get('structures')):
-        return 'give the frames to label either as `structures` or as a `dataset`, and not both.'
+    message = check_frame_source(inputs)
+    if message:
+        return message
     if 'pw' not in inputs or 'pseudos' not in inputs:
         return None  # a wrapper excluded these ports: it validates them itself
     frames = _frames_of(inputs)
@@ -75,13 +81,6 @@ def validate_inputs(inputs, namespace):
     return None
 
 
-def validate_positive(value, _):
-    """Thresholds and counts must be positive."""
-    if value.value <= 0:
-        return f'must be positive, got {value.value}.'
-    return None
-
-
 class LabellingWorkChain(ProtocolMixin, WorkChain):
     """Label frames with one ``PwBaseWorkChain`` each, identical DFT settings for all, and quality gates.
 
@@ -100,58 +99,12 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
             namespace_options={'help': 'Inputs of the `PwBaseWorkChain` run for every frame, identical for all.'},
         )
         spec.input_namespace(
-            'structures',
-            valid_type=orm.StructureData,
-            dynamic=True,
-            required=False,
-            help='The frames to label, keyed by a name that is kept as `frame_key` in the dataset.',
-        )
-        spec.input(
-            'dataset',
-            valid_type=DatasetData,
-            required=False,
-            help='The frames to label as a dataset (labels it may hold are replaced); keys `frame_00000`, ...',
-        )
-        spec.input_namespace(
             'pseudos',
             valid_type=UpfData,
             dynamic=True,
             help='One pseudopotential per element symbol, covering every element of every frame.',
         )
-        spec.input(
-            'reference_dataset',
-            valid_type=DatasetData,
-            required=False,
-            help='A labelled dataset the new labels will join: its DFT settings must equal these.',
-        )
-        spec.input(
-            'max_concurrent',
-            valid_type=orm.Int,
-            default=lambda: orm.Int(4),
-            validator=validate_positive,
-            help='Most DFT runs in flight at once.',
-        )
-        spec.input(
-            'max_force',
-            valid_type=orm.Float,
-            default=lambda: orm.Float(10.0),
-            validator=validate_positive,
-            help='Quality gate: a frame where any atom feels a force larger than this (eV/A) is quarantined.',
-        )
-        spec.input(
-            'max_net_force_per_atom',
-            valid_type=orm.Float,
-            default=lambda: orm.Float(0.001),
-            validator=validate_positive,
-            help='Quality gate: a frame whose net force (norm of the force sum) per atom exceeds this (eV/A) fails.',
-        )
-        spec.input(
-            'min_distance_ratio',
-            valid_type=orm.Float,
-            default=lambda: orm.Float(0.5),
-            validator=validate_positive,
-            help='Pre-submission gate: atoms closer than this x (sum of covalent radii) are not submitted.',
-        )
+        define_labeller_ports(spec, max_concurrent=4, max_concurrent_help='Most DFT runs in flight at once.')
         spec.inputs.validator = validate_inputs
 
         spec.outline(
@@ -162,27 +115,6 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
                 cls.inspect_batch,
             ),
             cls.collect_dataset,
-        )
-        spec.output(
-            'dataset',
-            valid_type=DatasetData,
-            required=False,
-            help='The frames that were labelled and passed the gates (energy eV, forces eV/A, stress eV/A^3).',
-        )
-        spec.output(
-            'failures',
-            valid_type=orm.Dict,
-            help='Frames left out: frame key -> stage (screening, dft, quality), reason, exit status, process.',
-        )
-        spec.exit_code(
-            201,
-            'ERROR_NO_FRAME_PASSED_SCREENING',
-            message='No frame passed the pre-submission checks, nothing was run: {reasons}',
-        )
-        spec.exit_code(
-            401,
-            'ERROR_ALL_FRAMES_FAILED',
-            message='All {num_failed} frames failed (DFT errors or quality gates); see the `failures` output.',
         )
 
     @classmethod
@@ -278,20 +210,11 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
 
     def screen_frames(self):
         """Leave out frames whose atoms are closer than the minimum distance: DFT on them is wasted."""
-        ratio = self.inputs.min_distance_ratio.value
-        for key, structure in sorted(self.ctx.frames.items()):
-            reasons = close_contact_failures(structure.get_ase(), min_distance_ratio=ratio)
-            if reasons:
-                reason = f'{len(reasons)} atom pair(s) too close ({ratio} x sum of covalent radii), e.g. {reasons[0]}'
-                self.ctx.failures[key] = {
-                    'stage': 'screening',
-                    'reason': reason,
-                    'exit_status': None,
-                    'process_uuid': None,
-                }
-                self.report(f'frame {key} not submitted: {reason}')
-            else:
-                self.ctx.pending.append(key)
+        atoms = {key: structure.get_ase() for key, structure in self.ctx.frames.items()}
+        self.ctx.failures = screening_failures(atoms, self.inputs.min_distance_ratio.value)
+        for key, record in self.ctx.failures.items():
+            self.report(f'frame {key} not submitted: {record["reason"]}')
+        self.ctx.pending = [key for key in sorted(self.ctx.frames) if key not in self.ctx.failures]
         self.report(f'{len(self.ctx.pending)} of {len(self.ctx.frames)} frames passed screening')
 
     def has_frames_to_submit(self):
@@ -349,16 +272,4 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
             failures=orm.Dict(self.ctx.failures),
             **{f'{TRAJECTORY_PREFIX}{key}': trajectory for key, trajectory in self.ctx.trajectories.items()},
         )
-        self.out('failures', results['failures'])
-        failures = results['failures'].get_dict()
-        if 'dataset' not in results:
-            if all(record['stage'] == 'screening' for record in failures.values()):
-                reasons = '; '.join(f'{key}: {record["reason"]}' for key, record in sorted(failures.items()))
-                return self.exit_codes.ERROR_NO_FRAME_PASSED_SCREENING.format(reasons=reasons)
-            return self.exit_codes.ERROR_ALL_FRAMES_FAILED.format(num_failed=len(failures))
-        self.out('dataset', results['dataset'])
-        self.report(
-            f'labelled {results["dataset"].num_frames} of {len(self.ctx.frames)} frames; {len(failures)} failed '
-            f'or quarantined: {", ".join(sorted(failures)) or "none"}'
-        )
-        return None
+        return finish_labelling(self, results, len(self.ctx.frames))

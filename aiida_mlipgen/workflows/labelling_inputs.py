@@ -7,12 +7,12 @@ mix them or that cannot give forces and stress.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 
 import numpy as np
 from aiida import orm
+
+from aiida_mlipgen.science.fingerprints import with_fingerprint
 
 #: Parameters that change per frame or only affect speed, left out of the fingerprint.
 _NON_PHYSICAL_PARAMETERS = {
@@ -66,8 +66,7 @@ def labelling_settings(
         'kpoints_distance': kpoints_distance,
         'kpoints_mesh': kpoints_mesh,
     }
-    settings['sha256'] = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    return settings
+    return with_fingerprint(settings)
 
 
 def number_of_bands(num_electrons: float) -> int:
@@ -138,6 +137,6 @@ def check_reference(settings: dict, reference: dict | None) -> str | None:
         return None
     differing = sorted(key for key in settings if key != 'sha256' and settings.get(key) != reference.get(key))
     return (
-        'the DFT settings differ from those of `reference_dataset` (different: '
+        'the labelling settings differ from those of `reference_dataset` (different: '
         f'{", ".join(differing)}); labels computed with mixed settings would corrupt the training set.'
     )

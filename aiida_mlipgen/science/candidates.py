@@ -11,7 +11,7 @@ budget by farthest-point sampling (or DP-GEN's random cut) and reports statistic
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from ase import Atoms
@@ -30,6 +30,8 @@ from .selection import (
 
 #: ``atoms.info`` key of the exploration condition of a frame.
 CONDITION_KEY = 'condition'
+#: ``atoms.info`` key of the exploration structure a frame comes from (its own trust window, if fitted).
+STRUCTURE_KEY = 'structure'
 #: ``atoms.info`` keys of the three deviation measures.
 FORCE_KEY = 'max_force_deviation'
 ENERGY_KEY = 'energy_deviation_per_atom'
@@ -93,6 +95,34 @@ def _distance_to_set(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return distances
 
 
+def _classify(
+    frames: Sequence[Atoms],
+    parameters: SelectionParameters,
+    forces: np.ndarray,
+    energies: np.ndarray | None,
+    stresses: np.ndarray | None,
+) -> list[str]:
+    """Classes of the frames, each under the force window of the structure it was explored from."""
+    if not parameters.force_trust_lo_per_structure:
+        return classify_deviations(
+            forces, parameters.criteria, energy_deviation_per_atom=energies, stress_deviation=stresses
+        )
+    structures = [atoms.info.get(STRUCTURE_KEY) for atoms in frames]
+    classes: list[str] = [''] * len(frames)
+    for structure in set(structures):
+        indices = [index for index, name in enumerate(structures) if name == structure]
+        criteria = replace(parameters.criteria, force=parameters.force_window(structure))
+        group = classify_deviations(
+            forces[indices],
+            criteria,
+            energy_deviation_per_atom=None if energies is None else energies[indices],
+            stress_deviation=None if stresses is None else stresses[indices],
+        )
+        for index, name in zip(indices, group, strict=True):
+            classes[index] = name
+    return classes
+
+
 def select_candidates_from_frames(
     frames: Sequence[Atoms],
     parameters: SelectionParameters,
@@ -124,7 +154,7 @@ def select_candidates_from_frames(
     energies = _info_values(frames, ENERGY_KEY, 'eV/atom') if criteria.energy_per_atom else None
     stresses = _info_values(frames, STRESS_KEY, 'eV/A^3') if criteria.stress else None
     conditions = frame_conditions(frames)
-    classes = classify_deviations(forces, criteria, energy_deviation_per_atom=energies, stress_deviation=stresses)
+    classes = _classify(frames, parameters, forces, energies, stresses)
     candidates = [index for index, name in enumerate(classes) if name == CANDIDATE]
 
     training_frames = list(training_frames or [])

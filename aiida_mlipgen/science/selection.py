@@ -374,6 +374,14 @@ class SelectionParameters:
     seed: int = 0
     min_accurate_fraction: float = DEFAULT_CONVERGED_ACCURATE_FRACTION
     descriptor: Mapping | None = None
+    force_trust_lo_per_structure: Mapping[str, float] | None = None
+
+    def force_window(self, structure: str | None) -> TrustWindow:
+        """The force window of frames explored from ``structure``: its own lower level if one was fitted."""
+        levels = self.force_trust_lo_per_structure or {}
+        if structure is None or structure not in levels:
+            return self.criteria.force
+        return TrustWindow(levels[structure], self.criteria.force.hi)
 
     def as_dict(self) -> dict:
         """The parameters with every default filled in, in the flat form :func:`parse_selection_parameters` reads."""
@@ -387,6 +395,8 @@ class SelectionParameters:
             'min_accurate_fraction': self.min_accurate_fraction,
             'descriptor': dict(self.descriptor or {}),
         }
+        if self.force_trust_lo_per_structure:
+            values['force_trust_lo_per_structure'] = dict(self.force_trust_lo_per_structure)
         for name, window in (('energy', self.criteria.energy_per_atom), ('stress', self.criteria.stress)):
             if window is not None:
                 values[f'{name}_trust_lo'], values[f'{name}_trust_hi'] = window.lo, window.hi
@@ -407,6 +417,7 @@ SELECTION_PARAMETER_KEYS = (
     'seed',
     'min_accurate_fraction',
     'descriptor',
+    'force_trust_lo_per_structure',
 )
 
 
@@ -420,7 +431,9 @@ def parse_selection_parameters(parameters: Mapping | None = None) -> SelectionPa
     (GPa) to enable those windows, ``max_selected`` (>= 1, default 50), ``duplicate_threshold``
     (descriptor distance, default 0.02), ``method`` (``'fps'`` or ``'random'``), ``seed`` (of the
     random cut), ``min_accurate_fraction`` (DPGEN2's convergence rule, default 0.9) and
-    ``descriptor`` (a dictionary of :class:`~.descriptors.DescriptorSettings` keys but ``species``).
+    ``descriptor`` (a dictionary of :class:`~.descriptors.DescriptorSettings` keys but ``species``)
+    and ``force_trust_lo_per_structure`` (exploration structure -> its own lower force level, eV/A,
+    below ``force_trust_hi``; the loop fits these when its trust window is adaptive).
 
     :raises ValueError: naming the offending key: unknown keys, lo >= hi, negative or non-finite
         values, ``max_selected < 1``, an unknown method or descriptor setting.
@@ -453,8 +466,12 @@ def parse_selection_parameters(parameters: Mapping | None = None) -> SelectionPa
         DescriptorSettings(species=('H',), **descriptor)
     except (TypeError, ValueError) as exception:
         raise ValueError(f'descriptor: {exception}') from exception
+    levels = dict(parameters.get('force_trust_lo_per_structure') or {})
+    for structure, level in levels.items():
+        validate_trust_window(level, force_hi, name=f'force trust window of structure `{structure}` (eV/A)')
     return SelectionParameters(
         criteria=criteria,
+        force_trust_lo_per_structure={name: float(level) for name, level in levels.items()} or None,
         max_selected=_integer(parameters, 'max_selected', DEFAULT_MAX_SELECTED, minimum=1),
         duplicate_threshold=_non_negative_number(parameters, 'duplicate_threshold', DEFAULT_DUPLICATE_THRESHOLD),
         method=method,

@@ -235,3 +235,23 @@ def test_fps_on_descriptors_picks_distinct_structures_once():
     selected = farthest_point_sampling(descriptors, max_selected=12, duplicate_threshold=10 * noise)
     assert sorted(selected)[-2:] == [10, 11]
     assert len(selected) == 3
+
+
+def test_a_fitted_lower_level_applies_to_its_own_structure_only():
+    from aiida_mlipgen.science.candidates import select_candidates_from_frames
+    from aiida_mlipgen.science.selection import parse_selection_parameters
+
+    frames = []
+    for structure in ('fitted', 'default'):
+        for index in range(3):
+            atoms = bulk('Si', 'diamond', a=5.43 + 0.01 * index)
+            atoms.info.update(structure=structure, condition=f'{structure}_300K', max_force_deviation=0.08)
+            frames.append(atoms)
+    parameters = parse_selection_parameters(
+        {'force_trust_lo': 0.05, 'force_trust_hi': 0.3, 'force_trust_lo_per_structure': {'fitted': 0.1}}
+    )
+    selection = select_candidates_from_frames(frames, parameters)
+    assert selection.classes == ['accurate'] * 3 + ['candidate'] * 3
+    assert parameters.as_dict()['force_trust_lo_per_structure'] == {'fitted': 0.1}
+    with pytest.raises(ValueError, match='structure `fitted`'):
+        parse_selection_parameters({'force_trust_hi': 0.3, 'force_trust_lo_per_structure': {'fitted': 0.4}})

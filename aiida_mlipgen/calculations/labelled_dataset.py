@@ -9,6 +9,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.units import GPa
 
+from aiida_mlipgen.calculations.dataset_conversion import frame_key
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.science.quality import force_gate_failures
 
@@ -38,7 +39,12 @@ def atoms_from_pw_trajectory(trajectory: orm.TrajectoryData) -> Atoms:
 
 @calcfunction
 def build_labelled_dataset(
-    settings: orm.Dict, max_force: orm.Float, max_net_force_per_atom: orm.Float, failures: orm.Dict, **trajectories
+    settings: orm.Dict,
+    max_force: orm.Float,
+    max_net_force_per_atom: orm.Float,
+    failures: orm.Dict,
+    source: DatasetData | None = None,
+    **trajectories,
 ) -> dict:
     """Collect labelled frames into a dataset; frames failing a quality gate go to ``failures``.
 
@@ -46,11 +52,16 @@ def build_labelled_dataset(
     :param max_force: largest |F| allowed on any atom, eV/A.
     :param max_net_force_per_atom: largest |sum_i F_i| / N allowed, eV/A.
     :param failures: frames that already failed (pre-submission gates, DFT failures): passed through.
+    :param source: the dataset the frames came from (keys ``frame_<index>``): each frame keeps its info
+        (condition, config_type, ...) in the labelled dataset.
     :param trajectories: ``trajectory_<frame key>``: the output trajectory of each successful run.
     :return: ``failures`` (Dict: frame key -> stage, reason, ...) and, when any frame passed,
         ``dataset`` (DatasetData; each frame's info holds ``frame_key`` and ``pw_calculation_uuid``).
     """
     records = dict(failures.get_dict())
+    source_info = {}
+    if source is not None:
+        source_info = {frame_key(index): dict(atoms.info) for index, atoms in enumerate(source.get_atoms())}
     frames = []
     for label in sorted(trajectories):
         key = label.removeprefix(TRAJECTORY_PREFIX)
@@ -70,6 +81,7 @@ def build_labelled_dataset(
                 'process_uuid': calculation.uuid,
             }
             continue
+        atoms.info.update(source_info.get(key, {}))
         atoms.info['frame_key'] = key
         atoms.info['pw_calculation_uuid'] = calculation.uuid
         frames.append(atoms)

@@ -270,6 +270,7 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
             max_force=self.inputs.max_force,
             max_net_force_per_atom=self.inputs.max_net_force_per_atom,
             failures=orm.Dict(self.ctx.failures),
+            **({'source': self.inputs.dataset} if 'dataset' in self.inputs else {}),
             **{f'{TRAJECTORY_PREFIX}{key}': trajectory for key, trajectory in self.ctx.trajectories.items()},
         )
         return finish_labelling(self, results, len(self.ctx.frames))

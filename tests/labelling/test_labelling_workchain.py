@@ -137,10 +137,14 @@ def test_labels_a_dataset_and_respects_the_concurrency_cap(labelling_builder):
     from aiida_mlipgen.data.dataset import DatasetData
 
     frames = [rattled_silicon(seed).get_ase() for seed in (6, 7)]
+    for index, atoms in enumerate(frames):  # the users' own keys: kept for per-type errors and filtering
+        atoms.info.update(name=f'rattled {index}', config_type='crystal', condition=f'si2_{300 * (index + 1)}K')
     results, node = run_get_node(labelling_builder(DatasetData(frames), {'max_concurrent': 1}))
     assert node.is_finished_ok, node.exit_message
     labelled = results['dataset'].get_atoms()
     assert [atoms.info['frame_key'] for atoms in labelled] == ['frame_00000', 'frame_00001']
+    for original, atoms in zip(frames, labelled, strict=True):
+        assert {key: atoms.info[key] for key in original.info} == original.info
     np.testing.assert_allclose(labelled[1].positions, frames[1].positions, atol=1e-9)  # as pw.x read them
     first, second = sorted(
         (call for call in node.called if call.process_label == 'PwBaseWorkChain'), key=lambda n: n.ctime

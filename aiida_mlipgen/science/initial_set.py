@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ase import Atoms
 
@@ -13,6 +13,7 @@ from aiida_mlipgen.science.generators import (
     shear_strained_copies,
     volume_strained_copies,
 )
+from aiida_mlipgen.science.structure_generation import GENERATORS, generate_structures, parse_generator_settings
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class InitialSetRecipe:
         crystal has zero forces by symmetry).
     include_seed: also keep the unrattled supercell (zero forces: an energy/stress reference).
     seed: random seed of the rattles.
+    point_defects / surfaces / alloys / phonon_displacements / melt_quench: settings of the structure
+        generators (``aiida_mlipgen.science.structure_generation.GENERATORS``) applied to every seed; None
+        leaves a generator out. Their structures join the set as generated (no further rattle or strain);
+        a generator without its own ``min_atoms`` uses the recipe's, and its random seed is offset per seed.
     """
 
     min_atoms: int | None = None
@@ -38,6 +43,22 @@ class InitialSetRecipe:
     shear_strains: Sequence[float] = field(default_factory=tuple)
     include_seed: bool = True
     seed: int = 0
+    point_defects: Mapping | None = None
+    surfaces: Mapping | None = None
+    alloys: Mapping | None = None
+    phonon_displacements: Mapping | None = None
+    melt_quench: Mapping | None = None
+
+    def __post_init__(self):
+        self.generator_settings()  # refuse bad generator settings when the recipe is made, not when it runs
+
+    def generator_settings(self) -> dict:
+        """The settings objects of the generators this recipe uses (raises ValueError for bad values)."""
+        return {
+            kind: parse_generator_settings(kind, getattr(self, kind))
+            for kind in GENERATORS
+            if getattr(self, kind) is not None
+        }
 
     @classmethod
     def from_dict(cls, values: Mapping) -> InitialSetRecipe:
@@ -69,7 +90,20 @@ def initial_frames(seeds: Sequence[Atoms], recipe: InitialSetRecipe) -> list[Ato
         produced += strained
         for offset, atoms in enumerate(strained):
             produced += rattled_copies(atoms, [smallest], 1, seed=recipe.seed + 1000 * (index + 1) + offset)
+        produced += generated_frames(seed_atoms, index, recipe)
         for atoms in produced:
             atoms.info['seed_index'] = index
         frames += produced
+    return frames
+
+
+def generated_frames(seed_atoms: Atoms, index: int, recipe: InitialSetRecipe) -> list[Atoms]:
+    """The structures of the recipe's generators for seed number ``index``, in ``GENERATORS`` order."""
+    frames = []
+    for kind, settings in recipe.generator_settings().items():
+        if getattr(settings, 'min_atoms', False) is None and recipe.min_atoms is not None:
+            settings = replace(settings, min_atoms=recipe.min_atoms)
+        if hasattr(settings, 'seed'):
+            settings = replace(settings, seed=settings.seed + index)
+        frames += generate_structures(kind, seed_atoms, settings)
     return frames

@@ -24,8 +24,16 @@ TEST_METRIC_KEYS = (
 
 
 def test_errors(metrics: dict) -> dict:
-    """The table's test-error columns from a metrics dict (absent keys are None)."""
-    return {key: metrics.get(key) for key in TEST_METRIC_KEYS}
+    """The table's test-error columns from a metrics dict (absent keys are None).
+
+    ``forces_rmse_per_species_eV_per_A`` maps each chemical species to the force RMSE of its atoms (eV/A).
+    """
+    errors = {key: metrics.get(key) for key in TEST_METRIC_KEYS}
+    per_species = metrics.get('per_species') or {}
+    errors['forces_rmse_per_species_eV_per_A'] = {
+        symbol: values.get('forces_rmse_eV_per_A') for symbol, values in per_species.items()
+    } or None
+    return errors
 
 
 @calcfunction

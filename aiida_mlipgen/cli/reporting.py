@@ -18,6 +18,7 @@ COLUMNS = (
     ('quar', 'quarantined', '{:d}'),
     ('E meV/at', 'energy_mae_eV_per_atom', 'milli'),
     ('F RMSE eV/A', 'forces_rmse_eV_per_A', '{:.3f}'),
+    ('F RMSE by species', 'forces_rmse_per_species_eV_per_A', 'species'),
     ('S GPa', 'stress_mae_GPa', '{:.2f}'),
     ('DFT', 'dft_calls_total', '{:d}'),
     ('wall s', None, 'wall'),
@@ -32,6 +33,8 @@ def _cell(row: dict, key: str | None, fmt: str) -> str:
         return '-'
     if fmt == 'milli':
         return f'{1000 * value:.1f}'
+    if fmt == 'species':
+        return ' '.join(f'{symbol} {error:.3f}' for symbol, error in sorted(value.items()) if error is not None)
     return fmt.format(value)
 
 

@@ -18,7 +18,12 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from aiida_mlipgen.science.metrics import compare_frames, max_force_errors, spearman_calibration
+from aiida_mlipgen.science.metrics import (
+    compare_frames,
+    force_errors_per_species,
+    max_force_errors,
+    spearman_calibration,
+)
 
 #: Per-frame deviation keys the engine writes in ``info``, with their units (``engines/evaluate.py``).
 DEVIATION_UNITS = {
@@ -179,7 +184,8 @@ def committee_metrics(frames: Sequence[Atoms]) -> dict[str, float | int | str]:
     ``stress_{mae,rmse,max_abs}_GPa`` (6 Voigt components); ``num_frames``; ``prediction``
     (``'committee_mean'``); and, with forces and at least 3 frames of varying deviation,
     ``deviation_error_spearman``: Spearman's rank correlation between each frame's max force deviation and
-    its true max force error (DOMAIN.md's calibration target: > 0.5).
+    its true max force error (calibration target: > 0.5); with forces, ``per_species``: for each chemical
+    species, ``forces_{mae,rmse,max_abs}_eV_per_A`` over its atoms' force components and ``num_atoms``.
 
     :raises ValueError: for frames without labels or without the committee mean.
     """
@@ -197,6 +203,20 @@ def committee_metrics(frames: Sequence[Atoms]) -> dict[str, float | int | str]:
             for statistic in ('mae', 'rmse', 'max_abs'):
                 metrics[f'{name}_{statistic}_{unit}'] = report[quantity][statistic]
     if 'forces' in report:
+        per_species = force_errors_per_species(
+            [atoms.get_chemical_symbols() for atoms in frames],
+            [atoms.calc.results['forces'] for atoms in frames],
+            [atoms.calc.results['forces'] for atoms in predicted],
+        )
+        metrics['per_species'] = {
+            symbol: {
+                'forces_mae_eV_per_A': statistics.mae,
+                'forces_rmse_eV_per_A': statistics.rmse,
+                'forces_max_abs_eV_per_A': statistics.max_abs,
+                'num_atoms': statistics.count // 3,
+            }
+            for symbol, statistics in per_species.items()
+        }
         deviations = [float(atoms.info['max_force_deviation']) for atoms in frames]
         errors = max_force_errors(
             [atoms.calc.results['forces'] for atoms in frames], [atoms.calc.results['forces'] for atoms in predicted]

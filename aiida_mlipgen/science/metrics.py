@@ -82,6 +82,27 @@ def force_component_errors(
     return error_statistics(_stack_forces(reference_forces), _stack_forces(predicted_forces))
 
 
+def force_errors_per_species(
+    symbols: Sequence[Sequence[str]], reference_forces: Sequence[np.ndarray], predicted_forces: Sequence[np.ndarray]
+) -> dict[str, ErrorStatistics]:
+    """Force-component errors, eV/A, of the atoms of each chemical species, over frames of any size.
+
+    :param symbols: the chemical symbol of every atom, frame by frame (as ``Atoms.get_chemical_symbols``).
+    :return: species -> statistics (``count`` is 3 x the number of atoms of that species), sorted by symbol.
+    """
+    if not len(symbols) == len(reference_forces) == len(predicted_forces):
+        raise ValueError('symbols, reference and predicted forces must have one entry per frame')
+    species = np.concatenate([np.asarray(frame, dtype=str) for frame in symbols]) if symbols else np.zeros(0, str)
+    reference = _stack_forces(reference_forces)
+    predicted = _stack_forces(predicted_forces)
+    if not species.shape[0] == reference.shape[0] == predicted.shape[0]:
+        raise ValueError('every atom needs a symbol, a reference force and a predicted force')
+    return {
+        symbol: error_statistics(reference[species == symbol], predicted[species == symbol])
+        for symbol in sorted(set(species.tolist()))
+    }
+
+
 def _stack_forces(forces: Sequence[np.ndarray]) -> np.ndarray:
     arrays = [np.asarray(item, dtype=float).reshape(-1, 3) for item in forces]
     return np.concatenate(arrays) if arrays else np.zeros((0, 3))

@@ -3,6 +3,7 @@
 import click
 
 from .cmd_loop import export, report, run_loop, status
+from .cmd_restapi import restapi
 from .cmd_setup import setup
 
 
@@ -12,5 +13,6 @@ def cli():
 
 
 cli.add_command(setup)
+cli.add_command(restapi)
 for command in (run_loop, status, report, export):
     cli.add_command(command)

@@ -96,3 +96,7 @@ class DatasetData(orm.Data):
         path = Path(path)
         path.write_text(self.get_text(), encoding='utf-8')
         return path
+
+    def _prepare_extxyz(self, main_file_name: str = '', **kwargs) -> tuple[bytes, dict]:
+        """The extxyz file as bytes: the ``extxyz`` download format of the REST API and ``Data._exportcontent``."""
+        return self.get_text().encode('utf-8'), {}

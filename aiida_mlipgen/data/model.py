@@ -139,6 +139,10 @@ class ModelData(orm.Data):
         path.write_bytes(self.get_content())
         return path
 
+    def _prepare_zip(self, main_file_name: str = '', **kwargs) -> tuple[bytes, dict]:
+        """The ``.nequip.zip`` package as bytes: the ``zip`` download format of the REST API (file ``filename``)."""
+        return self.get_content(), {}
+
     @contextlib.contextmanager
     def as_path(self) -> Iterator[Path]:
         """Context manager giving a local path of the package file (valid inside the ``with`` block)."""

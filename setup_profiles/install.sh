@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what aiida-mlipgen needs, skipping what is there: Debian packages (pw.x, lmp, MPI,
-# pseudopotentials, OpenBLAS), a virtual environment, the CPU build of torch, then the package.
+# pseudopotentials, OpenBLAS, and SLURM + munge for the one-machine cluster of the tests), a virtual
+# environment, the CPU build of torch, then the package.
 # Usage: setup_profiles/install.sh [STEP...]   (from the repository root; `make install` calls it)
 #   STEP: system-packages, venv, torch, package (default: all four, in this order)
 # Environment: VENV (default .venv), PYTHON (default python3), WHEELS (default /opt/wheels),
 #              TORCH_SPEC (default torch==2.13.0+cpu), TORCH_INDEX (default PyTorch's CPU index),
-#              APT_PACKAGES (space-separated; default: the five packages below).
+#              APT_PACKAGES (space-separated; default: the packages below).
 set -euo pipefail
 
 VENV=${VENV:-.venv}
@@ -14,7 +15,8 @@ WHEELS=${WHEELS:-/opt/wheels}
 TORCH_VERSION=2.13.0
 TORCH_SPEC=${TORCH_SPEC:-torch==${TORCH_VERSION}+cpu}
 TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
-read -r -a APT_PACKAGES <<<"${APT_PACKAGES:-quantum-espresso quantum-espresso-data lammps openmpi-bin libopenblas0-pthread}"
+# slurmctld ... libpmix-dev: setup_profiles/slurm/local_slurm.sh, a SLURM of one machine for the tests.
+read -r -a APT_PACKAGES <<<"${APT_PACKAGES:-quantum-espresso quantum-espresso-data lammps openmpi-bin libopenblas0-pthread slurmctld slurmd slurm-client munge libpmix-dev}"
 STAMP="$VENV/.mlipgen-install-stamp"
 
 say() { printf '%s\n' "$*"; }

@@ -67,6 +67,8 @@ SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 GresTypes=gpu
 ReturnToService=2
+# A job past its time limit gets SIGTERM, then SIGKILL after KillWait seconds (default 30).
+KillWait=5
 MpiDefault=pmix
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) Gres=gpu:1 State=UNKNOWN
 PartitionName=cpu Nodes=localhost Default=YES MaxTime=INFINITE State=UP

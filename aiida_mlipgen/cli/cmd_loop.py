@@ -11,12 +11,6 @@ from aiida_mlipgen.setup.profile import DEFAULT_PROFILE_NAME
 PROFILE_OPTION = click.option(
     '-p', '--profile', default=DEFAULT_PROFILE_NAME, show_default=True, help='AiiDA profile to use.'
 )
-CODE_LABELS = {
-    'pw': 'pw@localhost',
-    'train': 'nequip-train@localhost',
-    'explore': 'mlipgen-explore@localhost',
-    'evaluate': 'mlipgen-evaluate@localhost',
-}
 
 
 def _load_loop(profile: str, pk: int | None):
@@ -41,34 +35,75 @@ def _load_loop(profile: str, pk: int | None):
 @click.command('run')
 @PROFILE_OPTION
 @click.argument('structures', nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option('--protocol', type=click.Choice(['fast', 'balanced', 'stringent']), default='balanced', show_default=True)
+@click.option(
+    '--config',
+    'config_file',
+    type=click.Path(exists=True, dir_okay=False),
+    help='YAML file with computer, codes, protocol, max_iterations, max_dft_calls and overrides; options win.',
+)
+@click.option('--computer', help='Computer of every code not given otherwise (default: localhost).')
+@click.option(
+    '--code',
+    'code_options',
+    multiple=True,
+    metavar='STAGE=CODE',
+    help='Code of one stage (pw, train, explore, evaluate), e.g. --code pw=pw@mycluster; repeatable.',
+)
+@click.option('--protocol', type=click.Choice(['fast', 'balanced', 'stringent']), help='Default: balanced.')
 @click.option('--max-iterations', type=int, help='Override the protocol.')
 @click.option('--max-dft-calls', type=int, help='DFT budget (frames sent to DFT).')
 @click.option('--label', 'group_label', help='Group prefix of the iterations (default mlipgen/al_<pk>).')
-def run_loop(profile, structures, protocol, max_iterations, max_dft_calls, group_label):
-    """Submit an active-learning loop seeded with STRUCTURES (any file ASE reads) to the daemon."""
+def run_loop(
+    profile, structures, config_file, computer, code_options, protocol, max_iterations, max_dft_calls, group_label
+):
+    """Submit an active-learning loop seeded with STRUCTURES (any file ASE reads) to the daemon.
+
+    Codes are `pw@COMPUTER`, `nequip-train@COMPUTER`, `mlipgen-explore@COMPUTER` and
+    `mlipgen-evaluate@COMPUTER` unless the --config file or --code options name others.
+    """
     from aiida import load_profile, orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.engine import submit
     from ase.io import read
 
+    from aiida_mlipgen.cli.loop_inputs import parse_code_options, read_config, resolve_code_labels
     from aiida_mlipgen.workflows.active_learning import ActiveLearningWorkChain
 
+    try:
+        config = read_config(config_file)
+        labels = resolve_code_labels(config, computer, parse_code_options(code_options))
+    except ValueError as exception:
+        raise click.UsageError(str(exception)) from exception
     load_profile(profile)
+    codes, missing = {}, []
+    for stage, label in labels.items():
+        try:
+            codes[stage] = orm.load_code(label)
+        except (NotExistent, MultipleObjectsError) as exception:
+            missing.append(f'{stage}: {label} ({exception})')
+    if missing:
+        raise click.ClickException(
+            'codes not found: ' + '; '.join(missing) + '. See `verdi code list`, docs/cluster_setup.md.'
+        )
     seeds = {}
     for path in structures:
         for index, atoms in enumerate(read(path, index=':')):
             key = ''.join(c if c.isalnum() else '_' for c in f'{Path(path).stem}_{index}')
             seeds[key] = orm.StructureData(ase=atoms)
-    codes = {name: orm.load_code(label) for name, label in CODE_LABELS.items()}
-    overrides = {
-        key: value
-        for key, value in (('max_iterations', max_iterations), ('max_dft_calls', max_dft_calls))
-        if value is not None
-    }
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(codes, seeds, protocol=protocol, overrides=overrides)
+    overrides = dict(config.get('overrides') or {})
+    for key, value in (
+        ('max_iterations', max_iterations if max_iterations is not None else config.get('max_iterations')),
+        ('max_dft_calls', max_dft_calls if max_dft_calls is not None else config.get('max_dft_calls')),
+    ):
+        if value is not None:
+            overrides[key] = value
+    builder = ActiveLearningWorkChain.get_builder_from_protocol(
+        codes, seeds, protocol=protocol or config.get('protocol') or 'balanced', overrides=overrides
+    )
     if group_label:
         builder.group_label = orm.Str(group_label)
     node = submit(builder)
+    click.echo(', '.join(f'{stage}: {code.full_label}' for stage, code in codes.items()))
     click.echo(f'submitted ActiveLearningWorkChain<{node.pk}>; follow it with `mlipgen status {node.pk}`')
 
 
@@ -76,11 +111,14 @@ def run_loop(profile, structures, protocol, max_iterations, max_dft_calls, group
 @PROFILE_OPTION
 @click.argument('pk', type=int, required=False)
 def status(profile, pk):
-    """The iteration table of loop PK (default: the newest loop), as far as it has got."""
+    """Loop PK (default: the newest loop): its current stage, its unfinished jobs and the iteration table."""
+    from aiida_mlipgen.cli.progress import progress_lines
     from aiida_mlipgen.cli.reporting import iteration_table
 
     node = _load_loop(profile, pk)
     click.echo(f'ActiveLearningWorkChain<{node.pk}> {node.process_state.value if node.process_state else ""}')
+    for line in progress_lines(node):
+        click.echo(line)
     click.echo(iteration_table(node))
 
 

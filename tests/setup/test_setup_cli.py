@@ -32,8 +32,10 @@ def test_setup_reuses_an_existing_profile_and_reports_each_item(aiida_profile, c
     lines = first.output.splitlines()
     codes = [spec.label for spec in LOCAL_CODES]
     assert codes[:2] == ['pw', 'lmp']
-    assert lines[: 2 + len(codes)] == [
+    assert lines[: 4 + len(codes)] == [
         f'profile {aiida_profile.name}: exists',
+        f'storage: core.sqlite_dos ({aiida_profile.storage_config["filepath"]})',
+        'broker: none (cannot submit to a daemon)',
         f'computer {computer}: created',
         *(f'code {label}@{computer}: created' for label in codes),
     ]
@@ -44,6 +46,8 @@ def test_setup_reuses_an_existing_profile_and_reports_each_item(aiida_profile, c
     assert second.exit_code == 0, second.output
     assert second.output.splitlines() == [
         f'profile {aiida_profile.name}: exists',
+        f'storage: core.sqlite_dos ({aiida_profile.storage_config["filepath"]})',
+        'broker: none (cannot submit to a daemon)',
         f'computer {computer}: exists',
         *(f'code {label}@{computer}: exists' for label in codes),
         f'pseudo family {DEFAULT_FAMILY_LABEL}: exists',
@@ -82,8 +86,11 @@ def test_setup_creates_a_profile_with_a_running_daemon_then_changes_nothing(tmp_
     first = run_mlipgen(tmp_path, 'setup', '--profile', 'fresh', '--workers', '1')
     try:
         assert first.returncode == 0, first.stdout + first.stderr
-        assert first.stdout.splitlines() == [
+        lines = first.stdout.splitlines()
+        assert lines[1].startswith(f'storage: core.sqlite_dos ({tmp_path / ".aiida" / "repository" / "sqlite_dos_"}')
+        assert lines[:1] + lines[2:] == [
             'profile fresh: created',
+            'broker: core.zeromq (built into the daemon)',
             'computer localhost: created',
             *(f'code {spec.label}@localhost: created' for spec in LOCAL_CODES),
             f'pseudo family {DEFAULT_FAMILY_LABEL}: created',
@@ -93,7 +100,8 @@ def test_setup_creates_a_profile_with_a_running_daemon_then_changes_nothing(tmp_
         second = run_mlipgen(tmp_path, 'setup', '--profile', 'fresh')
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.splitlines()[-2:] == ['daemon: running', 'nothing to do: everything was already set up']
-        assert all(line.endswith(': exists') for line in second.stdout.splitlines()[: 3 + len(LOCAL_CODES)])
+        unchanged = [line for line in second.stdout.splitlines() if not line.startswith(('storage:', 'broker:'))]
+        assert all(line.endswith(': exists') for line in unchanged[: 3 + len(LOCAL_CODES)])
 
         profile = json.loads((tmp_path / '.aiida' / 'config.json').read_text())['profiles']['fresh']
         assert profile['storage']['backend'] == 'core.sqlite_dos'

@@ -140,6 +140,8 @@ def run_nve(
         return trace
     for _ in dynamics.irun(steps):
         step = dynamics.nsteps
+        if step == 0:  # ASE's irun yields once before the first step
+            continue
         trace.steps_done = step
         if step % interval == 0 or step == steps:
             if not check(step):

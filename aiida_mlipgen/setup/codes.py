@@ -36,6 +36,9 @@ LOCAL_CODES = (
     CodeSpec('mlipgen-explore', venv_executable('mlipgen-explore'), 'mlipgen.explore', hint='pip install -e .'),
     CodeSpec('mlipgen-evaluate', venv_executable('mlipgen-evaluate'), 'mlipgen.evaluate', hint='pip install -e .'),
     CodeSpec(
+        'mlipgen-benchmark', venv_executable('mlipgen-benchmark'), 'mlipgen.benchmark.model', hint='pip install -e .'
+    ),
+    CodeSpec(
         'mlipgen-teacher-label', venv_executable('mlipgen-teacher-label'), 'mlipgen.teacher_label', hint='pip install -e .'
     ),
 )

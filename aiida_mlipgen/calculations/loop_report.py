@@ -45,6 +45,7 @@ def record_iteration(
     test_metrics: orm.Dict | None = None,
     labelling_failures: orm.Dict | None = None,
     labelled: DatasetData | None = None,
+    exploration_test: orm.Dict | None = None,
 ) -> orm.Dict:
     """One row of the iteration table.
 
@@ -56,6 +57,8 @@ def record_iteration(
     :param test_metrics: the committee's errors on the held-out test set.
     :param labelling_failures: ``LabellingWorkChain``'s ``failures`` (frames not labelled, and why).
     :param labelled: the new labelled frames of this iteration.
+    :param exploration_test: ``assess_exploration_test``'s report on the exploration test set: its errors
+        become the ``test_*`` columns (forces eV/A, energies meV/atom), with the calibration.
     """
     row = dict(accounting.get_dict())
     statistics = selection_statistics.get_dict()
@@ -77,7 +80,44 @@ def record_iteration(
         }
     )
     row.update(test_errors(test_metrics.get_dict() if test_metrics is not None else {}))
+    row.update(exploration_test_columns(exploration_test.get_dict() if exploration_test is not None else {}))
     return orm.Dict(row)
+
+
+def _milli(value: float | None) -> float | None:
+    return None if value is None else 1000.0 * value
+
+
+def exploration_test_columns(report: dict) -> dict:
+    """The table's columns for the exploration test set (None where it has no frames yet).
+
+    ``test_frames``, ``test_force_rmse_eV_per_A``, ``test_force_mae_eV_per_A``, ``test_energy_mae_meV_per_atom``,
+    ``test_energy_rmse_meV_per_atom``, ``test_stress_rmse_GPa``, the calibration (``deviation_error_spearman``,
+    ``false_negative_rate``, ``false_negatives``, ``called_accurate``), ``test_per_condition`` (force RMSE eV/A
+    and energy MAE meV/atom per condition) and the fitted lower levels ``fitted_force_trust_lo``.
+    """
+    per_condition = {
+        name: {
+            'frames': values.get('num_frames'),
+            'force_rmse_eV_per_A': values.get('forces_rmse_eV_per_A'),
+            'energy_mae_meV_per_atom': _milli(values.get('energy_mae_eV_per_atom')),
+        }
+        for name, values in report.get('per_condition', {}).items()
+    }
+    return {
+        'test_frames': report.get('num_frames', 0),
+        'test_force_rmse_eV_per_A': report.get('forces_rmse_eV_per_A'),
+        'test_force_mae_eV_per_A': report.get('forces_mae_eV_per_A'),
+        'test_energy_mae_meV_per_atom': _milli(report.get('energy_mae_eV_per_atom')),
+        'test_energy_rmse_meV_per_atom': _milli(report.get('energy_rmse_eV_per_atom')),
+        'test_stress_rmse_GPa': report.get('stress_rmse_GPa'),
+        'deviation_error_spearman': report.get('deviation_error_spearman'),
+        'false_negative_rate': report.get('false_negative_rate'),
+        'false_negatives': report.get('false_negatives'),
+        'called_accurate': report.get('called_accurate'),
+        'test_per_condition': per_condition,
+        'fitted_force_trust_lo': report.get('fitted_force_trust_lo'),
+    }
 
 
 @calcfunction

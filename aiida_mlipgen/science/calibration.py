@@ -18,9 +18,11 @@ import numpy as np
 
 
 def false_negatives(
-    deviations: Sequence[float], true_errors: Sequence[float], trust_lo: float, error_bound: float
+    deviations: Sequence[float], true_errors: Sequence[float], trust_lo: float | Sequence[float], error_bound: float
 ) -> dict[str, float | int | None]:
     """Frames called accurate (deviation < ``trust_lo``) whose true max force error exceeds ``error_bound``.
+
+    ``trust_lo`` may be one level for all frames or one per frame (each frame's structure's own level).
 
     :return: ``called_accurate`` (count), ``false_negatives`` (count) and ``false_negative_rate``
         (their ratio; None when no frame was called accurate).
@@ -29,7 +31,7 @@ def false_negatives(
     true_errors = np.asarray(true_errors, dtype=float)
     if deviations.shape != true_errors.shape:
         raise ValueError(f'{deviations.size} deviations for {true_errors.size} errors')
-    accurate = deviations < trust_lo
+    accurate = deviations < np.asarray(trust_lo, dtype=float)
     missed = int(np.count_nonzero(accurate & (true_errors > error_bound)))
     called = int(np.count_nonzero(accurate))
     return {
@@ -93,3 +95,27 @@ def fitted_trust_lo(
             else 0.5 * (deviations[last] + deviations[last + 1])
         )
     return float(min(max(level, settings.floor), 0.9 * trust_hi))
+
+
+def adaptive_settings(values: dict | None, trust_hi: float) -> AdaptiveWindowSettings | None:
+    """Settings of the adaptive lower level from the loop's ``adaptive_trust`` input; None when it is off.
+
+    Keys: ``enabled`` (bool), ``target_error_eV_per_A`` (default ``trust_hi``: frames called accurate should
+    truly err less than frames the loop would refuse to label), ``max_false_negative_fraction``,
+    ``min_frames``, ``floor_eV_per_A``.
+    """
+    values = dict(values or {})
+    unknown = sorted(
+        set(values)
+        - {'enabled', 'target_error_eV_per_A', 'max_false_negative_fraction', 'min_frames', 'floor_eV_per_A'}
+    )
+    if unknown:
+        raise ValueError(f'unknown adaptive_trust keys {unknown}')
+    if not values.get('enabled', False):
+        return None
+    return AdaptiveWindowSettings(
+        target_error=float(values.get('target_error_eV_per_A', trust_hi)),
+        max_false_negative_fraction=float(values.get('max_false_negative_fraction', 0.1)),
+        min_frames=int(values.get('min_frames', 5)),
+        floor=float(values.get('floor_eV_per_A', 0.01)),
+    )

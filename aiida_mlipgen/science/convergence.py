@@ -67,8 +67,12 @@ def stop_before_labelling(
     dft_calls: int,
     num_candidates: int,
     dft_core_hours: float = 0.0,
+    iteration: int | None = None,
 ) -> str | None:
     """After exploration and selection: the reason not to label anything more, or None to label.
+
+    Every rule is applied here, before the candidates are labelled, so that a loop never ends with
+    labels that no committee was trained on: the committee it returns matches the dataset it returns.
 
     :param accurate_everywhere: whether every condition of the last exploration reached ``conv_accuracy``
         (``statistics['converged']`` of ``select_candidates``, DPGEN2's rule).
@@ -76,6 +80,7 @@ def stop_before_labelling(
     :param dft_calls: DFT labels computed so far (including failed ones: they cost the same).
     :param num_candidates: candidates the selection proposed for labelling.
     :param dft_core_hours: DFT core-hours spent so far.
+    :param iteration: the iteration just explored (1, 2, ...): the last one labels nothing more.
     """
     rmse_ok = criteria.target_force_rmse is None or (
         test_force_rmse is not None and test_force_rmse <= criteria.target_force_rmse
@@ -86,16 +91,7 @@ def stop_before_labelling(
         return DFT_BUDGET
     if num_candidates == 0:
         return NO_CANDIDATES
-    return None
-
-
-def stop_after_iteration(
-    criteria: StoppingCriteria, iteration: int, dft_calls: int, dft_core_hours: float = 0.0
-) -> str | None:
-    """After the new labels were merged: the reason to stop (budget spent, last iteration), or None."""
-    if budget_spent(criteria, dft_calls, dft_core_hours):
-        return DFT_BUDGET
-    if iteration >= criteria.max_iterations:
+    if iteration is not None and iteration >= criteria.max_iterations:
         return MAX_ITERATIONS
     return None
 

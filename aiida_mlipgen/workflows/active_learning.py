@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_, while_
@@ -9,11 +11,14 @@ from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recur
 
 from aiida_mlipgen.calculations.dataset_operations import generate_initial_set, merge_datasets, split_dataset
 from aiida_mlipgen.calculations.evaluate import CommitteeEvaluateCalculation
+from aiida_mlipgen.calculations.exploration_test import assess_exploration_test, draw_exploration_test
 from aiida_mlipgen.calculations.loop_report import assemble_report, record_iteration, test_errors
 from aiida_mlipgen.calculations.selection import select_candidates
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
 from aiida_mlipgen.science import convergence
+from aiida_mlipgen.science.calibration import adaptive_settings
+from aiida_mlipgen.science.exploration_test import ExplorationTestSettings
 from aiida_mlipgen.science.selection import parse_selection_parameters
 from aiida_mlipgen.science.splitting import shared_frames
 from aiida_mlipgen.workflows.accounting import dft_calls, stage_accounting
@@ -21,11 +26,13 @@ from aiida_mlipgen.workflows.active_learning_inputs import stopping_criteria, va
 from aiida_mlipgen.workflows.classical_sampling import ClassicalSamplingWorkChain
 from aiida_mlipgen.workflows.exploration import ExplorationWorkChain
 from aiida_mlipgen.workflows.labelling import LabellingWorkChain
+from aiida_mlipgen.workflows.labelling_ports import FRAME_PORTS
 from aiida_mlipgen.workflows.protocols import protocol_filepath
+from aiida_mlipgen.workflows.teacher_labelling import TeacherLabellingWorkChain
 from aiida_mlipgen.workflows.training import TrainingWorkChain
 
 #: Inputs of the stages that the loop sets itself, iteration by iteration.
-_LABEL_OWN = ('structures', 'dataset', 'reference_dataset')
+_LABEL_OWN = FRAME_PORTS
 _TRAIN_OWN = ('training_dataset', 'validation_dataset', 'parent_models')
 _EXPLORE_OWN = ('models', 'structures')
 _EVALUATE_OWN = ('models', 'frames')
@@ -48,7 +55,23 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             LabellingWorkChain,
             namespace='label',
             exclude=_LABEL_OWN,
-            namespace_options={'help': 'DFT labelling, the same for every frame of every iteration.'},
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'DFT labelling with Quantum ESPRESSO, the same for every frame of every iteration. '
+                'Give this or `teacher_label`.',
+            },
+        )
+        spec.expose_inputs(
+            TeacherLabellingWorkChain,
+            namespace='teacher_label',
+            exclude=_LABEL_OWN,
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Labelling with a teacher calculator (a classical potential or a large model) instead of '
+                'DFT: distillation, or a cheap rehearsal of the loop. Give this or `label`.',
+            },
         )
         spec.expose_inputs(
             TrainingWorkChain,
@@ -118,6 +141,28 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             help='Continue: the committee to warm-start the first iteration from.',
         )
         spec.input(
+            'exploration_test',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='The exploration test set: `per_condition` frames drawn at random per exploration condition each '
+            'iteration (0: none), more in the first iterations until it holds `min_frames`; `seed`. Labelled once, '
+            'never trained on, counted in the DFT budget.',
+        )
+        spec.input(
+            'exploration_test_dataset',
+            valid_type=DatasetData,
+            required=False,
+            help='Continue: the labelled exploration test set of the loop being continued.',
+        )
+        spec.input(
+            'adaptive_trust',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='Fit the lower force trust level per exploration structure each iteration from the exploration test '
+            'set (`enabled`, `target_error_eV_per_A` (default: the window hi), `max_false_negative_fraction`, '
+            '`min_frames`, `floor_eV_per_A`); off: the fixed window of `selection`.',
+        )
+        spec.input(
             'split',
             valid_type=orm.Dict,
             default=lambda: orm.Dict({'train': 0.8, 'validation': 0.1, 'test': 0.1}),
@@ -177,6 +222,14 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
                 cls.inspect_training,
                 cls.evaluate_and_explore,
                 cls.select,
+                if_(cls.has_exploration_test_frames)(
+                    cls.label_exploration_test,
+                    cls.merge_exploration_test,
+                ),
+                if_(cls.has_exploration_test_set)(
+                    cls.evaluate_exploration_test,
+                ),
+                cls.decide,
                 if_(cls.should_label)(
                     cls.label_candidates,
                     cls.merge_labels,
@@ -189,6 +242,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.output('training_dataset', valid_type=DatasetData, help='The final training set.')
         spec.output('validation_dataset', valid_type=DatasetData, required=False, help='The final validation set.')
         spec.output('test_dataset', valid_type=DatasetData, help='The fixed held-out test set.')
+        spec.output(
+            'exploration_test_dataset',
+            valid_type=DatasetData,
+            required=False,
+            help='The exploration test set: frames drawn at random from every exploration, labelled, never trained on.',
+        )
         spec.output_namespace('models', valid_type=ModelData, dynamic=True, help='The last trained committee.')
         spec.output(
             'iterations',
@@ -222,19 +281,23 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         protocol: str | None = None,
         overrides: dict | None = None,
         pseudo_family: str = 'mlipgen/debian-pbe',
+        teacher: dict | None = None,
     ):
         """Return a builder for a loop from ``seed_structures`` with every stage built from its own protocol.
 
-        :param codes: ``pw`` (pw.x), ``train`` (nequip-train), ``explore`` (mlipgen-explore) and ``evaluate``
-            (mlipgen-evaluate) codes.
+        :param codes: ``pw`` (pw.x) or, with a ``teacher``, ``teacher`` (mlipgen-teacher-label); ``train``
+            (nequip-train), ``explore`` (mlipgen-explore) and ``evaluate`` (mlipgen-evaluate) codes.
         :param protocol: ``fast``, ``balanced`` (default) or ``stringent``, passed on to every stage.
-        :param overrides: overrides of this protocol; ``label``, ``train``, ``explore`` and ``evaluate``
-            are handed to the stages' own builders.
+        :param overrides: overrides of this protocol; ``label`` (or ``teacher_label``), ``train``, ``explore``
+            and ``evaluate`` are handed to the stages' own builders.
+        :param teacher: label with this teacher instead of DFT: ``{'calculator': 'package.module:Name',
+            'parameters': {...}}`` (see ``TeacherLabellingWorkChain``).
         """
         from aiida_mlipgen.science.initial_set import InitialSetRecipe, initial_frames
 
         inputs = cls.get_protocol_inputs(protocol, overrides)
-        missing = sorted({'pw', 'train', 'explore', 'evaluate'} - set(codes))
+        labeller_code = 'teacher' if teacher is not None else 'pw'
+        missing = sorted({labeller_code, 'train', 'explore', 'evaluate'} - set(codes))
         if missing:
             raise ValueError(f'codes missing for: {", ".join(missing)}')
         if not seed_structures:
@@ -244,9 +307,14 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         examples = DatasetData(initial_frames([s.get_ase() for s in seed_structures.values()], recipe))
 
         builder = cls.get_builder()
-        label = LabellingWorkChain.get_builder_from_protocol(
-            codes['pw'], examples, protocol=protocol, overrides=inputs.get('label'), pseudo_family=pseudo_family
-        )
+        if teacher is not None:
+            label = TeacherLabellingWorkChain.get_builder_from_protocol(
+                codes['teacher'], teacher, protocol=protocol, overrides=inputs.get('teacher_label')
+            )
+        else:
+            label = LabellingWorkChain.get_builder_from_protocol(
+                codes['pw'], examples, protocol=protocol, overrides=inputs.get('label'), pseudo_family=pseudo_family
+            )
         train = TrainingWorkChain.get_builder_from_protocol(
             codes['train'], examples, protocol=protocol, overrides=inputs.get('train')
         )
@@ -256,12 +324,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         for stage, own in ((label, _LABEL_OWN), (train, _TRAIN_OWN), (explore, _EXPLORE_OWN)):
             for key in own:
                 stage.pop(key, None)
-        builder.label = label._inputs(prune=True)
+        builder['teacher_label' if teacher is not None else 'label'] = label._inputs(prune=True)
         builder.train = train._inputs(prune=True)
         builder.explore = explore._inputs(prune=True)
         builder.evaluate = {'code': codes['evaluate'], **inputs.get('evaluate', {})}
         builder.seed_structures = seed_structures
-        for key in ('initial_set', 'split', 'selection'):
+        for key in ('initial_set', 'split', 'selection', 'exploration_test', 'adaptive_trust'):
             builder[key] = orm.Dict(inputs[key])
         if inputs.get('exploration_schedule'):
             builder.exploration_schedule = orm.List(inputs['exploration_schedule'])
@@ -291,6 +359,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.training = self.inputs.get('training_dataset')
         self.ctx.validation = self.inputs.get('validation_dataset')
         self.ctx.test = self.inputs.get('test_dataset')
+        self.ctx.exploration_test = self.inputs.get('exploration_test_dataset')
+        self.ctx.trust_levels = {}  # exploration structure -> fitted lower force level (eV/A), if adaptive
         self.ctx.exploration_structures = dict(
             self.inputs.get('exploration_structures') or self.inputs.get('seed_structures')
         )
@@ -319,9 +389,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             if not self.ctx.classical.is_finished_ok:
                 return self.exit_codes.ERROR_CLASSICAL_SAMPLING_FAILED
             frames = merge_datasets(generated=frames, classical=self.ctx.classical.outputs.dataset)
-        inputs = self._labelling_inputs('label_initial_set')
+        process, inputs = self._labelling_inputs('label_initial_set')
         inputs.dataset = frames
-        return ToContext(initial_labelling=self.submit(LabellingWorkChain, **inputs))
+        return ToContext(initial_labelling=self.submit(process, **inputs))
 
     def split_initial_set(self):
         """Split the labelled initial set into train / validation / test (no test part if a test set is given)."""
@@ -363,6 +433,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         """Train the committee, warm-started from the previous one except every K-th iteration."""
         self.ctx.iteration += 1
         self.ctx.stages = {}
+        self.ctx.exploration_test_evaluation = None
         iteration = self.ctx.iteration
         inputs = AttributeDict(self.exposed_inputs(TrainingWorkChain, namespace='train'))
         inputs.training_dataset = self.ctx.training
@@ -410,7 +481,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         if schedule:
             conditions = recursive_merge(conditions, schedule[min(iteration, len(schedule)) - 1])
         # One trust window for the whole loop: exploration stops a run above the hi that selection uses.
-        window = parse_selection_parameters(self.inputs.selection.get_dict()).criteria.force
+        window = self._window()
         conditions.update(trust_lo=window.lo, trust_hi=window.hi)
         explore.conditions = orm.Dict(conditions)
         explore.metadata = {'call_link_label': f'explore_iteration_{iteration:02d}'}
@@ -420,49 +491,136 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         )
 
     def select(self):
-        """Pick candidates among the explored frames; decide whether to stop before labelling."""
+        """Pick candidates among the explored frames, and draw this iteration's exploration test frames."""
         self.ctx.stages['test'] = self.ctx.test_evaluation
         self.ctx.stages['explore'] = self.ctx.exploration
         if not self.ctx.exploration.is_finished_ok:
             self._output_datasets()
             return self.exit_codes.ERROR_EXPLORATION_FAILED.format(iteration=self.ctx.iteration)
-        parameters = self.inputs.selection.get_dict()
-        parameters['min_accurate_fraction'] = self._criteria.conv_accuracy
+        explored = self.ctx.exploration.outputs.frames
+        test_settings = ExplorationTestSettings.from_dict(self.inputs.exploration_test.get_dict())
+        existing = self.ctx.exploration_test.num_frames if self.ctx.exploration_test is not None else 0
+        num_conditions = len({atoms.info['condition'] for atoms in explored.get_atoms()})
+        per_condition = test_settings.frames_per_condition(existing, num_conditions)
+
+        parameters = self._selection_parameters()
         remaining = convergence.remaining_budget(self._criteria, self.ctx.dft_calls)
-        if remaining is not None and remaining > 0:
-            parameters['max_selected'] = min(parameters.get('max_selected', remaining), remaining)
-        self.ctx.selection = select_candidates(
-            self.ctx.exploration.outputs.frames, orm.Dict(parameters), self.ctx.training
-        )
+        if remaining is not None:
+            per_condition = min(per_condition, remaining // max(num_conditions, 1))
+            remaining -= per_condition * num_conditions
+            if remaining > 0:
+                parameters['max_selected'] = min(parameters.get('max_selected', remaining), remaining)
+        self.ctx.selection = select_candidates(explored, orm.Dict(parameters), self.ctx.training)
+        self.ctx.test_frames = None
+        if per_condition > 0:
+            drawn = draw_exploration_test(
+                explored,
+                orm.Dict({'per_condition': per_condition, 'seed': test_settings.seed + self.ctx.iteration}),
+                **({'selected': self.ctx.selection['selected']} if 'selected' in self.ctx.selection else {}),
+                **self._known_datasets(),
+            )
+            self.ctx.test_frames = drawn.get('frames')
         statistics = self.ctx.selection['statistics']
-        metrics = self._test_metrics()
-        self.ctx.stop = convergence.stop_before_labelling(
-            self._criteria,
-            accurate_everywhere=statistics['converged'],
-            test_force_rmse=metrics.get('forces_rmse_eV_per_A'),
-            dft_calls=self.ctx.dft_calls,
-            num_candidates=len(self.ctx.selection['structures']),
-            dft_core_hours=self.ctx.dft_core_hours,
-        )
         overall = statistics['overall']
         self.report(
             f'iteration {self.ctx.iteration}: explored {statistics["num_frames"]} frames, accurate '
             f'{overall["accurate_fraction"]:.2f}, candidates {statistics["num_candidates"]}, selected '
-            f'{statistics["num_selected"]}; test force RMSE {metrics.get("forces_rmse_eV_per_A")} eV/A'
+            f'{statistics["num_selected"]}, held out for testing '
+            f'{self.ctx.test_frames.num_frames if self.ctx.test_frames is not None else 0}; '
+            f'fixed test force RMSE {self._test_metrics().get("forces_rmse_eV_per_A")} eV/A'
         )
         return None
+
+    def has_exploration_test_frames(self):
+        """Whether this iteration drew frames for the exploration test set."""
+        return self.ctx.test_frames is not None
+
+    def label_exploration_test(self):
+        """Label the drawn test frames, with the same settings as every training label."""
+        process, inputs = self._labelling_inputs(f'label_exploration_test_{self.ctx.iteration:02d}')
+        inputs.dataset = self.ctx.test_frames
+        if 'reference' in self.ctx:
+            inputs.reference_dataset = self.ctx.reference
+        return ToContext(test_labelling=self.submit(process, **inputs))
+
+    def merge_exploration_test(self):
+        """Add the new test labels to the exploration test set (frames that failed to label are left out)."""
+        labelling = self.ctx.test_labelling
+        self.ctx.stages['label_exploration_test'] = labelling
+        self.ctx.dft_calls += dft_calls(labelling)
+        self.ctx.dft_core_hours += stage_accounting(labelling)['core_hours']
+        if 'dataset' in labelling.outputs:
+            new = labelling.outputs.dataset
+            self.ctx.exploration_test = (
+                new
+                if self.ctx.exploration_test is None
+                else merge_datasets(a_previous=self.ctx.exploration_test, b_new=new)
+            )
+
+    def has_exploration_test_set(self):
+        """Whether there are labelled exploration test frames to judge the committee on."""
+        return self.ctx.exploration_test is not None
+
+    def evaluate_exploration_test(self):
+        """Evaluate the committee on the whole exploration test set."""
+        evaluate = AttributeDict(self.exposed_inputs(CommitteeEvaluateCalculation, namespace='evaluate'))
+        evaluate.models = self.ctx.models
+        evaluate.frames = self.ctx.exploration_test
+        evaluate.metadata = AttributeDict(evaluate.get('metadata', {}))
+        evaluate.metadata.call_link_label = f'exploration_test_iteration_{self.ctx.iteration:02d}'
+        return ToContext(exploration_test_evaluation=self.submit(CommitteeEvaluateCalculation, **evaluate))
+
+    def decide(self):
+        """Apply the stopping rules before labelling candidates, so the last committee is trained on the last set.
+
+        The exploration test set's force RMSE stands for the test error when there is one; the fixed test
+        set's otherwise. The adaptive trust levels for the next iteration are fitted here.
+        """
+        self.ctx.exploration_report = None
+        evaluation = self.ctx.exploration_test_evaluation
+        if evaluation is not None:
+            self.ctx.stages['exploration_test'] = evaluation
+        if evaluation is not None and evaluation.is_finished_ok:
+            self.ctx.exploration_report = assess_exploration_test(
+                evaluation.outputs.frames, orm.Dict(self._assessment_parameters())
+            )
+            fitted = self.ctx.exploration_report.get('fitted_force_trust_lo') or {}
+            self.ctx.trust_levels = {name: level for name, level in fitted.items() if level is not None}
+        test_rmse = (
+            self.ctx.exploration_report['forces_rmse_eV_per_A']
+            if self.ctx.exploration_report is not None and 'forces_rmse_eV_per_A' in self.ctx.exploration_report
+            else self._test_metrics().get('forces_rmse_eV_per_A')
+        )
+        statistics = self.ctx.selection['statistics']
+        self.ctx.stop = convergence.stop_before_labelling(
+            self._criteria,
+            accurate_everywhere=statistics['converged'],
+            test_force_rmse=test_rmse,
+            dft_calls=self.ctx.dft_calls,
+            num_candidates=len(self.ctx.selection['structures']),
+            dft_core_hours=self.ctx.dft_core_hours,
+            iteration=self.ctx.iteration,
+        )
+        if self.ctx.exploration_report is not None:
+            report = self.ctx.exploration_report
+            self.report(
+                f'iteration {self.ctx.iteration}: exploration test set of {report["num_frames"]} frames: force RMSE '
+                f'{report.get("forces_rmse_eV_per_A")} eV/A, energy MAE {report.get("energy_mae_eV_per_atom")} '
+                f'eV/atom, deviation-error Spearman {report.get("deviation_error_spearman")}, false negatives '
+                f'{report["false_negatives"]}/{report["called_accurate"]}'
+            )
 
     def should_label(self):
         """Label only when no stopping rule fired before labelling."""
         return self.ctx.stop is None
 
     def label_candidates(self):
-        """Label the selected frames with the same DFT settings as every earlier label."""
-        inputs = self._labelling_inputs(f'label_iteration_{self.ctx.iteration:02d}')
+        """Label the selected frames with the same settings as every earlier label."""
+        process, inputs = self._labelling_inputs(f'label_iteration_{self.ctx.iteration:02d}')
         inputs.structures = self.ctx.selection['structures']
         if 'reference' in self.ctx:
             inputs.reference_dataset = self.ctx.reference
-        return ToContext(labelling=self.submit(LabellingWorkChain, **inputs))
+        return ToContext(labelling=self.submit(process, **inputs))
 
     def merge_labels(self):
         """Add the new labels to train and validation in the `split` ratio; the test set never changes."""
@@ -486,17 +644,21 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
     def close_iteration(self):
         """Record the iteration's row (calcfunction), group its nodes, apply the after-labelling rules."""
         iteration = self.ctx.iteration
-        if self.ctx.stop is None:
-            self.ctx.stop = convergence.stop_after_iteration(
-                self._criteria, iteration, self.ctx.dft_calls, self.ctx.dft_core_hours
-            )
         labelling = self.ctx.stages.get('label')
+        test_labelling = self.ctx.stages.get('label_exploration_test')
         accounting = {
             'iteration': iteration,
-            'dft_calls': dft_calls(labelling) if labelling else 0,
+            'dft_calls': sum(dft_calls(node) for node in (labelling, test_labelling) if node is not None),
             'dft_calls_total': self.ctx.dft_calls,
             'dft_core_hours_total': round(self.ctx.dft_core_hours, 4),
             'stages': {name: stage_accounting(node) for name, node in self.ctx.stages.items()},
+            'trust_window': {
+                'force_trust_lo': self._window().lo,
+                'force_trust_hi': self._window().hi,
+                'force_trust_lo_per_structure': dict(
+                    self.ctx.selection['statistics']['parameters'].get('force_trust_lo_per_structure', {})
+                ),
+            },
         }
         row_inputs = {
             'accounting': orm.Dict(accounting),
@@ -506,6 +668,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         }
         if 'metrics' in self.ctx.test_evaluation.outputs:
             row_inputs['test_metrics'] = self.ctx.test_evaluation.outputs.metrics
+        if self.ctx.exploration_report is not None:
+            row_inputs['exploration_test'] = self.ctx.exploration_report
         if labelling is not None:
             row_inputs['labelling_failures'] = labelling.outputs.failures
             if 'dataset' in labelling.outputs:
@@ -533,10 +697,48 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         # Rebuilt from the inputs when needed: the context must hold only what checkpoints can store.
         return stopping_criteria(self.inputs)
 
-    def _labelling_inputs(self, link_label: str) -> AttributeDict:
-        inputs = AttributeDict(self.exposed_inputs(LabellingWorkChain, namespace='label'))
+    def _labelling_inputs(self, link_label: str) -> tuple[type, AttributeDict]:
+        """The labeller the loop was given (DFT or teacher) and its inputs, without frames."""
+        if 'teacher_label' in self.inputs:
+            process, namespace = TeacherLabellingWorkChain, 'teacher_label'
+        else:
+            process, namespace = LabellingWorkChain, 'label'
+        inputs = AttributeDict(self.exposed_inputs(process, namespace=namespace))
         inputs.metadata = {'call_link_label': link_label}
-        return inputs
+        return process, inputs
+
+    def _known_datasets(self) -> dict[str, DatasetData]:
+        """The labelled datasets the loop holds, by link label: exploration test frames must be new."""
+        known = {
+            'known_training': self.ctx.training,
+            'known_validation': self.ctx.validation,
+            'known_test': self.ctx.test,
+            'known_exploration_test': self.ctx.exploration_test,
+        }
+        return {label: dataset for label, dataset in known.items() if dataset is not None}
+
+    def _window(self):
+        """The loop's fixed force trust window (eV/A), from ``selection``."""
+        return parse_selection_parameters(self.inputs.selection.get_dict()).criteria.force
+
+    def _selection_parameters(self) -> dict:
+        """``selection`` with the loop's convergence fraction and the fitted lower levels, if adaptive."""
+        parameters = self.inputs.selection.get_dict()
+        parameters['min_accurate_fraction'] = self._criteria.conv_accuracy
+        if self.ctx.trust_levels:
+            parameters['force_trust_lo_per_structure'] = dict(self.ctx.trust_levels)
+        return parameters
+
+    def _assessment_parameters(self) -> dict:
+        """The window this iteration used, and the adaptive settings to fit the next one."""
+        window = self._window()
+        adaptive = adaptive_settings(self.inputs.adaptive_trust.get_dict(), window.hi)
+        return {
+            'force_trust_lo': window.lo,
+            'force_trust_hi': window.hi,
+            'force_trust_lo_per_structure': dict(self.ctx.trust_levels),
+            'adaptive': dataclasses.asdict(adaptive) if adaptive is not None else None,
+        }
 
     def _test_metrics(self) -> dict:
         node = self.ctx.test_evaluation
@@ -547,6 +749,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         if self.ctx.validation is not None:
             self.out('validation_dataset', self.ctx.validation)
         self.out('test_dataset', self.ctx.test)
+        if self.ctx.exploration_test is not None:
+            self.out('exploration_test_dataset', self.ctx.exploration_test)
 
     def _group_iteration(self, row: orm.Dict):
         group, _ = orm.Group.collection.get_or_create(f'{self.ctx.group_label}/iteration_{self.ctx.iteration:02d}')

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from aiida_mlipgen.science.calibration import adaptive_settings
 from aiida_mlipgen.science.convergence import StoppingCriteria
+from aiida_mlipgen.science.exploration_test import ExplorationTestSettings
 from aiida_mlipgen.science.initial_set import InitialSetRecipe
 from aiida_mlipgen.science.selection import parse_selection_parameters
 from aiida_mlipgen.science.splitting import shared_frames
@@ -61,8 +63,10 @@ def check_settings(inputs) -> str | None:
     """Stopping rules, selection parameters, initial-set recipe, split and schedule."""
     try:
         stopping_criteria(inputs)
-        parse_selection_parameters(inputs['selection'].get_dict())
+        selection = parse_selection_parameters(inputs['selection'].get_dict())
         InitialSetRecipe.from_dict(inputs['initial_set'].get_dict())
+        ExplorationTestSettings.from_dict(inputs['exploration_test'].get_dict())
+        adaptive_settings(inputs['adaptive_trust'].get_dict(), selection.criteria.force.hi)
     except (ValueError, TypeError) as exception:
         return str(exception)
     split = inputs['split'].get_dict()
@@ -78,6 +82,17 @@ def check_settings(inputs) -> str | None:
     return None
 
 
+def check_labeller(inputs) -> str | None:
+    """Exactly one labeller: DFT (``label``) or a teacher (``teacher_label``)."""
+    given = [name for name in ('label', 'teacher_label') if name in inputs]
+    if len(given) != 1:
+        return (
+            'give exactly one labeller: `label` (Quantum ESPRESSO) or `teacher_label` (a teacher calculator), '
+            f'got {given or "neither"}.'
+        )
+    return None
+
+
 def validate_inputs(inputs, _) -> str | None:
     """Refuse a loop that cannot run or would corrupt its test set, before anything is submitted."""
-    return check_start(inputs) or check_settings(inputs) or check_test_set(inputs)
+    return check_labeller(inputs) or check_start(inputs) or check_settings(inputs) or check_test_set(inputs)

@@ -130,8 +130,9 @@ def finish_labelling(process, results: dict, num_frames: int):
             return process.exit_codes.ERROR_NO_FRAME_PASSED_SCREENING.format(reasons=reasons)
         return process.exit_codes.ERROR_ALL_FRAMES_FAILED.format(num_failed=len(failures))
     process.out('dataset', results['dataset'])
+    reasons = ', '.join(f'{key} ({record["stage"]}: {record["reason"]})' for key, record in sorted(failures.items()))
     process.report(
         f'labelled {results["dataset"].num_frames} of {num_frames} frames; {len(failures)} failed '
-        f'or quarantined: {", ".join(sorted(failures)) or "none"}'
+        f'or quarantined: {reasons or "none"}'
     )
     return None

@@ -106,8 +106,12 @@ class TeacherLabellingWorkChain(ProtocolMixin, WorkChain):
         builder = cls.get_builder()
         builder.teacher.code = code
         builder.teacher.calculator = orm.Dict(calculator)
-        if options:
-            builder.teacher.metadata.options = options
+        # Spelled out: a wrapper that exposes this work chain without populating defaults still gets them.
+        builder.teacher.metadata.options = {
+            'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 1},
+            'withmpi': False,
+            **(options or {}),
+        }
         if isinstance(structures, DatasetData):
             builder.dataset = structures
         elif structures:

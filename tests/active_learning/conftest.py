@@ -20,6 +20,7 @@ TINY_OVERRIDES = {
         'shear_strains': [],
     },
     'selection': {'max_selected': 2, 'force_trust_lo': 0.0, 'force_trust_hi': 1000.0},
+    'exploration_test': {'per_condition': 1, 'min_frames': 1},
     'exploration_schedule': [{'temperatures_K': [300]}, {'temperatures_K': [600]}],
     'label': {'pw': {'kpoints_distance': 0.6, 'pw': {'parameters': {'SYSTEM': {'ecutwfc': 16.0, 'ecutrho': 64.0}}}}},
     'train': {

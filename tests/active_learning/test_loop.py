@@ -31,14 +31,20 @@ def test_two_iterations_then_continued_with_caching(loop_builder):
     rows = results['iterations']['rows']
     assert [row['iteration'] for row in rows] == [1, 2]
     assert rows[1]['training_frames'] > rows[0]['training_frames']  # the new labels were trained on
-    assert all(row['labelled'] >= 1 and row['selected'] == 2 for row in rows)
+    assert all(row['selected'] == 2 for row in rows)
+    # The last iteration labels no candidates: the returned committee was trained on the returned set.
+    assert rows[0]['labelled'] >= 1 and rows[1]['labelled'] == 0
     assert all(row['forces_rmse_eV_per_A'] is not None for row in rows)
+    assert [row['test_frames'] for row in rows] == [1, 2]  # one explored frame held out per iteration
+    assert all(row['test_force_rmse_eV_per_A'] is not None for row in rows)
     assert len(results['models']) == 2
 
-    # The held-out test set never reaches training or validation.
-    test_frames = results['test_dataset'].get_atoms()
-    assert not shared_frames(test_frames, results['training_dataset'].get_atoms())
-    assert not shared_frames(test_frames, results['validation_dataset'].get_atoms())
+    # The held-out test sets never reach training or validation.
+    for name in ('test_dataset', 'exploration_test_dataset'):
+        test_frames = results[name].get_atoms()
+        assert not shared_frames(test_frames, results['training_dataset'].get_atoms())
+        assert not shared_frames(test_frames, results['validation_dataset'].get_atoms())
+    assert results['exploration_test_dataset'].labelling_settings == results['training_dataset'].labelling_settings
 
     # Continue/extend: iteration 1's DFT runs, trainings and exploration were reused, not rerun.
     first_iteration = [

@@ -10,7 +10,6 @@ from aiida_mlipgen.science.convergence import (
     StoppingCriteria,
     describe_stop,
     remaining_budget,
-    stop_after_iteration,
     stop_before_labelling,
 )
 
@@ -37,11 +36,11 @@ def test_budget_and_candidates_before_labelling():
     assert stop_before_labelling(criteria, BAD, None, 10, 4) is None
 
 
-def test_budget_and_iterations_after_labelling():
+def test_the_last_iteration_labels_nothing_more():
     criteria = StoppingCriteria(max_iterations=3, max_dft_calls=50)
-    assert stop_after_iteration(criteria, 1, 55) == DFT_BUDGET
-    assert stop_after_iteration(criteria, 3, 10) == MAX_ITERATIONS
-    assert stop_after_iteration(criteria, 2, 10) is None
+    assert stop_before_labelling(criteria, BAD, None, 10, 5, iteration=3) == MAX_ITERATIONS
+    assert stop_before_labelling(criteria, BAD, None, 10, 5, iteration=2) is None
+    assert stop_before_labelling(criteria, BAD, None, 55, 5, iteration=3) == DFT_BUDGET
     assert remaining_budget(criteria, 45) == 5 and remaining_budget(criteria, 60) == 0
     assert remaining_budget(StoppingCriteria(), 1000) is None
 
@@ -69,6 +68,6 @@ def test_descriptions_name_the_numbers():
 def test_core_hour_budget():
     criteria = StoppingCriteria(max_dft_core_hours=2.0)
     assert stop_before_labelling(criteria, BAD, None, 10, 5, dft_core_hours=2.5) == DFT_BUDGET
-    assert stop_after_iteration(criteria, 1, 10, dft_core_hours=1.0) is None
+    assert stop_before_labelling(criteria, BAD, None, 10, 5, dft_core_hours=1.0) is None
     with pytest.raises(ValueError, match='core-hour'):
         StoppingCriteria(max_dft_core_hours=0)

@@ -16,7 +16,8 @@ TORCH_VERSION=2.13.0
 TORCH_SPEC=${TORCH_SPEC:-torch==${TORCH_VERSION}+cpu}
 TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 # slurmctld ... libpmix-dev: setup_profiles/slurm/local_slurm.sh, a SLURM of one machine for the tests.
-read -r -a APT_PACKAGES <<<"${APT_PACKAGES:-quantum-espresso quantum-espresso-data lammps openmpi-bin libopenblas0-pthread slurmctld slurmd slurm-client munge libpmix-dev}"
+# graphviz, chromium: the HTML report's provenance graph (dot) and its headless-browser test.
+read -r -a APT_PACKAGES <<<"${APT_PACKAGES:-quantum-espresso quantum-espresso-data lammps openmpi-bin libopenblas0-pthread slurmctld slurmd slurm-client munge libpmix-dev graphviz chromium}"
 STAMP="$VENV/.mlipgen-install-stamp"
 
 say() { printf '%s\n' "$*"; }

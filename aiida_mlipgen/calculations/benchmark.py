@@ -231,6 +231,7 @@ def nve_stability(nve: orm.Dict, parameters: orm.Dict, nve_frames: DatasetData |
         report = {
             'structure': run['structure'],
             'temperature_K': run['temperature_K'],
+            'num_atoms': run['num_atoms'],
             'steps_done': run['steps_done'],
             'simulated_ps': run['steps_done'] * run['timestep_fs'] / 1000,
             'failure': run['failure'],

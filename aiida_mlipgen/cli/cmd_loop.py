@@ -125,10 +125,20 @@ def status(profile, pk):
 @click.command('report')
 @PROFILE_OPTION
 @click.argument('pk', type=int, required=False)
-def report(profile, pk):
-    """The log of loop PK (default: the newest loop): every stage's report lines."""
+@click.option('--html', 'html_dir', type=click.Path(file_okay=False), help='Write report.html with figures here.')
+@click.option('--benchmark', 'benchmark_pk', type=int, help='BenchmarkWorkChain to show (default: the newest one).')
+def report(profile, pk, html_dir, benchmark_pk):
+    """The log of loop PK (default: the newest loop): every stage's report lines; --html: a page with figures.
+
+    PK may also be a BenchmarkWorkChain: the page then shows that benchmark.
+    """
     from aiida.cmdline.utils.common import get_workchain_report
 
+    if html_dir:
+        from aiida_mlipgen.cli.cmd_report import html_report
+
+        click.echo(f'report: {html_report(profile, pk, html_dir, benchmark_pk)}')
+        return
     node = _load_loop(profile, pk)
     click.echo(get_workchain_report(node, 'REPORT'))
 
@@ -145,4 +155,8 @@ def export(profile, pk, directory):
     if not node.is_finished:
         raise click.ClickException(f'loop <{pk}> has not finished yet: see `mlipgen status {pk}`')
     for name, path in export_loop(node, directory).items():
+        click.echo(f'{name}: {path}')
+    from aiida_mlipgen.cli.deployment import export_deployment
+
+    for name, path in export_deployment(node, directory).items():
         click.echo(f'{name}: {path}')

@@ -138,17 +138,22 @@ def run_nve(
 
     if not check(0):
         return trace
-    for _ in dynamics.irun(steps):
-        step = dynamics.nsteps
-        if step == 0:  # ASE's irun yields once before the first step
-            continue
-        trace.steps_done = step
-        if step % interval == 0 or step == steps:
-            if not check(step):
+    try:
+        for _ in dynamics.irun(steps):
+            step = dynamics.nsteps
+            if step == 0:  # ASE's irun yields once before the first step
+                continue
+            trace.steps_done = step
+            if step % interval == 0 or step == steps:
+                if not check(step):
+                    break
+            elif not np.isfinite(atoms.positions).all():
+                trace.failure, trace.failure_time_fs = 'non-finite positions', step * timestep_fs
                 break
-        elif not np.isfinite(atoms.positions).all():
-            trace.failure, trace.failure_time_fs = 'non-finite positions', step * timestep_fs
-            break
+    except (RuntimeError, ValueError, FloatingPointError, MemoryError) as exception:
+        # a blown-up structure can break the neighbour list or the model inside a step: that is a failure too
+        trace.failure = f'the MD step failed: {type(exception).__name__}: {exception}'
+        trace.failure_time_fs = (trace.steps_done + 1) * timestep_fs
     return trace
 
 

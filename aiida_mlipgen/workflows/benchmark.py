@@ -434,4 +434,29 @@ def labelling_inputs_of(process: orm.ProcessNode, namespace: str = 'label') -> d
     nested = process.base.links.get_incoming(link_type=(LinkType.INPUT_WORK, LinkType.INPUT_CALC)).nested()
     if namespace not in nested:
         raise ValueError(f'{process.process_label}<{process.pk}> has no `{namespace}` inputs')
-    return nested[namespace]
+    inputs = nested[namespace]
+    # Job options are not stored as input nodes: take them from a pw.x run the process made.
+    calculations = [node for node in process.called_descendants if node.process_type == PW_PROCESS_TYPE]
+    if calculations and 'pw' in inputs and 'pw' in inputs['pw']:
+        options = calculations[0].get_options()
+        kept = {key: value for key, value in options.items() if key in JOB_OPTIONS and value is not None}
+        inputs['pw']['pw']['metadata'] = {'options': kept}
+    return inputs
+
+
+PW_PROCESS_TYPE = 'aiida.calculations:quantumespresso.pw'
+#: Job options worth carrying over from the training data's pw.x runs to the DFT references.
+JOB_OPTIONS = (
+    'resources',
+    'max_wallclock_seconds',
+    'withmpi',
+    'mpirun_extra_params',
+    'custom_scheduler_commands',
+    'queue_name',
+    'account',
+    'qos',
+    'prepend_text',
+    'append_text',
+    'max_memory_kb',
+    'environment_variables',
+)

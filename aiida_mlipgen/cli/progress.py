@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiida import orm
+from aiida.common.datastructures import CalcJobState
 from aiida.common.links import LinkType
 
 #: Process states of a process that has not terminated.
@@ -22,40 +23,48 @@ class Job:
     state: str
 
 
-def active_stages(loop: orm.WorkflowNode) -> list[orm.WorkflowNode]:
-    """Work chains the loop called itself that have not terminated, oldest first."""
+def active_children(parent_pks: list[int]) -> list[orm.ProcessNode]:
+    """Processes called by any of ``parent_pks`` that have not terminated, oldest first."""
+    if not parent_pks:
+        return []
     query = orm.QueryBuilder()
-    query.append(orm.WorkflowNode, filters={'id': loop.pk}, tag='loop')
+    query.append(orm.WorkflowNode, filters={'id': {'in': parent_pks}}, tag='parent')
     query.append(
-        orm.WorkflowNode,
-        with_incoming='loop',
-        edge_filters={'type': LinkType.CALL_WORK.value},
+        orm.ProcessNode,
+        with_incoming='parent',
+        edge_filters={'type': {'in': (LinkType.CALL_WORK.value, LinkType.CALL_CALC.value)}},
         filters={'attributes.process_state': {'in': ACTIVE_STATES}},
         project='*',
     )
     return sorted(query.all(flat=True), key=lambda node: node.ctime)
 
 
+def active_stages(loop: orm.WorkflowNode) -> list[orm.WorkflowNode]:
+    """Work chains the loop called itself that have not terminated, oldest first."""
+    return [node for node in active_children([loop.pk]) if isinstance(node, orm.WorkflowNode)]
+
+
 def active_jobs(loop: orm.WorkflowNode) -> list[Job]:
-    """Calculation jobs anywhere below the loop that have not terminated, oldest first."""
-    query = orm.QueryBuilder()
-    query.append(orm.WorkflowNode, filters={'id': loop.pk}, tag='loop')
-    query.append(
-        orm.CalcJobNode,
-        with_ancestors='loop',
-        filters={'attributes.process_state': {'in': ACTIVE_STATES}},
-        project='*',
-    )
+    """Calculation jobs anywhere below the loop that have not terminated, oldest first.
+
+    Follows the call links through running work chains only: a terminated one has no running jobs.
+    (Query-builder ancestry follows data links, not call links, so it cannot be used here.)
+    """
+    calculations, frontier = [], [loop.pk]
+    while frontier:
+        children = active_children(frontier)
+        calculations += [node for node in children if isinstance(node, orm.CalcJobNode)]
+        frontier = [node.pk for node in children if isinstance(node, orm.WorkflowNode)]
     jobs = []
-    for node in sorted(query.all(flat=True), key=lambda node: node.ctime):
+    for node in sorted(calculations, key=lambda node: node.ctime):
         scheduler_state = node.get_scheduler_state()
         calc_state = node.get_state()
-        if scheduler_state is not None:
-            state = f'{scheduler_state.value} in the queue'
+        if calc_state is CalcJobState.WITHSCHEDULER and scheduler_state is not None:
+            state = f'scheduler: {scheduler_state.value}'
         elif calc_state is not None:
-            state = calc_state.value
+            state = f'aiida: {calc_state.value}'  # uploading, submitting, retrieving, parsing, ...
         else:
-            state = node.process_state.value if node.process_state else 'created'
+            state = f'aiida: {node.process_state.value if node.process_state else "created"}'
         jobs.append(
             Job(
                 pk=node.pk,

@@ -24,6 +24,7 @@ def restapi(profile: str, hostname: str, port: int) -> None:
     explorer uses. Datasets download as extxyz (`/nodes/UUID/download?download_format=extxyz`),
     models as their `.nequip.zip` package (`download_format=zip`).
     """
+    from aiida import load_profile
     from aiida.manage.configuration import get_config
 
     if profile not in get_config().profile_names:
@@ -36,4 +37,5 @@ def restapi(profile: str, hostname: str, port: int) -> None:
         raise click.ClickException(
             f'the REST API needs aiida-core[rest]: pip install "aiida-core[rest]" ({exception})'
         ) from exception
+    load_profile(profile)  # the API's resources use the loaded profile (verdi -p loads it the same way)
     run_api(profile=profile, hostname=hostname, port=port, posting=True)

@@ -213,7 +213,8 @@ class BenchmarkWorkChain(ProtocolMixin, WorkChain):
             'arrays',
             valid_type=orm.ArrayData,
             dynamic=True,
-            help='Data of the plots: parity_<set>, nve, eos_<structure>, phonons_<structure>.',
+            help='Data of the plots, one per check: test_errors_<set> (parity, deviations), nve (traces, RDFs), '
+            'eos_<structure> (E(V) and fits), phonons_<structure> (bands, DOS).',
         )
         spec.output_namespace(
             'check_metrics', valid_type=orm.Dict, dynamic=True, help="Each check's metrics, by check and set."

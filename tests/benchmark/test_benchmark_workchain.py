@@ -70,27 +70,25 @@ def test_refuses_two_potentials_and_checks_without_their_data(benchmark_code, co
         run_get_node(builder)
 
 
-@pytest.mark.slow
-def test_committee_test_errors_and_nve(benchmark_code, committee_models, si2):
-    """The tiny committee on a SW test set: errors, calibration and parity arrays; NVE with the committee mean."""
+def test_fast_protocol_builder(benchmark_code, pw_code, pseudo_family, committee_models, si2):
+    """The fast protocol: every check, cheap settings, DFT from the labelling protocol of the same name."""
     builder = BenchmarkWorkChain.get_builder_from_protocol(
-        {'benchmark': benchmark_code},
+        {'benchmark': benchmark_code, 'pw': pw_code},
         models=committee_models,
-        test_datasets={'sw': DatasetData(si_frames(6, seed=5)).store()},
+        test_datasets={'t': DatasetData(si_frames(2)).store()},
         reference_structures={'si2': si2},
         protocol='fast',
-        overrides={'nve': SHORT_NVE},
+        overrides={'eos': {'targets': {'lattice_constant_relative_error': 0.01}}},
     )
-    assert 'eos' not in builder and 'phonons' not in builder  # no pw code: no DFT references
-    results, node = run_get_node(builder)
-    assert node.is_finished_ok, node.exit_message
-    errors = results['check_metrics']['test_errors_sw'].get_dict()
-    assert errors['overall']['forces']['rmse'] > 0 and 'Si' in errors['per_species']
-    assert set(errors['calibration']) >= {'spearman', 'false_negative_rate'}
-    parity = results['arrays']['test_errors_sw']
-    assert (
-        parity.get_array('forces_reference').shape
-        == parity.get_array('forces_predicted').shape
-        == (3 * (3 * 8 + 3 * 16),)
+    assert builder.nve['steps'] == 300 and builder.nve['targets']['drift_eV_per_atom_per_ps'] == 1e-4
+    assert builder.eos['volume_changes_percent'] == [-6.0, -3.0, 0.0, 3.0, 6.0]
+    assert builder.eos['targets'] == {'lattice_constant_relative_error': 0.01, 'bulk_modulus_relative_error': 0.05}
+    assert builder.phonons['supercell_matrix'] == [1, 1, 1] and builder.phonons['targets']['mae_THz'] == 0.5
+    assert builder.test_errors['targets']['forces_rmse_eV_per_A'] == 0.15
+    parameters = builder.dft['pw']['pw']['parameters'].get_dict()
+    assert parameters['CONTROL']['tprnfor'] and parameters['CONTROL']['tstress']
+    assert set(builder.dft['pseudos']) == {'Si'}
+    only_nve = BenchmarkWorkChain.get_builder_from_protocol(
+        {'benchmark': benchmark_code}, models=committee_models, reference_structures={'si2': si2}, checks=('nve',)
     )
-    assert results['arrays']['nve'].get_array('si2_300K__times_fs')[-1] == 60.0
+    assert 'nve' in only_nve and 'eos' not in only_nve and 'dft' not in only_nve

@@ -1,4 +1,4 @@
-"""The HTML report in Debian's headless chromium: it renders and every image loads; exports for deployment."""
+"""A committee benchmark, its HTML report in Debian's headless chromium (every image loads), and the exports."""
 
 from __future__ import annotations
 
@@ -122,8 +122,15 @@ def test_report_renders_in_chromium_with_every_image(benchmark_code, committee_m
         protocol='fast',
         overrides={'nve': {'temperatures_K': [300], 'steps': 40, 'interval': 5, 'frame_interval': 10}},
     )
-    _, benchmark = run_get_node(builder)
+    assert 'eos' not in builder and 'phonons' not in builder  # no pw code: no DFT references
+    results, benchmark = run_get_node(builder)
     assert benchmark.is_finished_ok, benchmark.exit_message
+    errors = results['check_metrics']['test_errors_held_out'].get_dict()
+    assert errors['overall']['forces']['rmse'] > 0 and 'Si' in errors['per_species']
+    assert set(errors['calibration']) >= {'spearman', 'false_negative_rate'}
+    parity = results['arrays']['test_errors_held_out']
+    assert parity.get_array('forces_predicted').shape == (3 * (3 * 8 + 3 * 16),)  # 3 Si8 and 3 Si16 frames
+    assert results['arrays']['nve'].get_array('si2_300K__times_fs')[-1] == 40.0
     loop = stand_in_loop(committee_models)
 
     page = write_html_report(tmp_path / 'report', loop=loop, benchmark=benchmark)

@@ -36,5 +36,14 @@ def stage_accounting(process: orm.ProcessNode) -> dict:
 
 
 def dft_calls(labelling: orm.WorkflowNode) -> int:
-    """Frames a labelling run sent to DFT (one PwBaseWorkChain each; screened-out frames cost nothing)."""
-    return sum(1 for node in labelling.called if node.process_label == 'PwBaseWorkChain')
+    """Frames a labelling run sent to its labeller: one ``PwBaseWorkChain`` each, or the frames of each teacher job.
+
+    Screened-out frames cost nothing; frames that failed cost as much as the others and count.
+    """
+    count = 0
+    for node in labelling.called:
+        if node.process_label == 'PwBaseWorkChain':
+            count += 1
+        elif node.process_label == 'TeacherLabelCalculation':
+            count += node.inputs.frames.num_frames
+    return count

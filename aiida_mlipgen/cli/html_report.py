@@ -49,6 +49,38 @@ def _descriptor_projection(sets: dict[str, list]):
     return points, groups
 
 
+def _path_to_calculation(dataset: orm.Data, calculation_uuid: str, max_steps: int = 40) -> list[orm.Node]:
+    """The data-provenance path from the ``PwCalculation`` with ``calculation_uuid`` to ``dataset``.
+
+    Walks backwards through the calcfunctions that made datasets (and the DFT trajectories they read);
+    returns the nodes from the calculation to the dataset, or [] when no such path is found.
+    """
+    parents: dict[int, orm.Node | None] = {dataset.pk: None}
+    queue = [dataset]
+    while queue and len(parents) < 20 * max_steps:
+        node = queue.pop(0)
+        if isinstance(node, orm.CalcJobNode):
+            if node.uuid != calculation_uuid:
+                continue
+            path = [node]
+            while parents[path[-1].pk] is not None:
+                path.append(parents[path[-1].pk])
+            return path
+        if isinstance(node, orm.Data):
+            previous = [node.creator] if node.creator is not None else []
+        else:
+            previous = [
+                link.node
+                for link in node.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all()
+                if isinstance(link.node, orm.TrajectoryData) or link.node.node_type.startswith('data.mlipgen.dataset')
+            ]
+        for item in previous:
+            if item.pk not in parents:
+                parents[item.pk] = node
+                queue.append(item)
+    return []
+
+
 def provenance_figure(loop: orm.ProcessNode, path: Path) -> Path | None:
     """A graph of one iteration drawn with aiida-core's ``Graph``: a training-set frame back to its
     ``PwCalculation``, and the committee back to its trainings."""
@@ -56,40 +88,34 @@ def provenance_figure(loop: orm.ProcessNode, path: Path) -> Path | None:
 
     if 'training_dataset' not in loop.outputs or 'models' not in loop.outputs:
         return None
-    graph = Graph(graph_attr={'rankdir': 'TB', 'size': '14,14'}, node_sublabel_fn=lambda node: '')
+    graph = Graph(graph_attr={'rankdir': 'TB'}, node_sublabel_fn=lambda node: '')
     training = loop.outputs.training_dataset
-    frames = training.get_atoms()
-    uuid = next((atoms.info['pw_calculation_uuid'] for atoms in frames if 'pw_calculation_uuid' in atoms.info), None)
-    if uuid is not None:
-        calculation = orm.load_node(uuid)
-        graph.add_incoming(calculation, link_types=('input_calc',), annotate_links='label')
-        graph.add_outgoing(calculation, link_types=('create',), annotate_links='label')
-        # forward from the DFT run's trajectory through the calcfunctions that built the training set
-        node, seen = calculation, 0
-        while seen < 8:
-            outputs = [
-                link.node
-                for link in node.base.links.get_outgoing(link_type=(LinkType.CREATE, LinkType.INPUT_CALC)).all()
-                if isinstance(link.node, (orm.TrajectoryData, orm.CalcFunctionNode))
-                or link.node.node_type.startswith('data.mlipgen.dataset')
-            ]
-            step = next((item for item in outputs if item.pk != node.pk), None)
-            if step is None:
-                break
-            graph.add_edge(node, step)
-            if step.uuid == training.uuid:
-                break
-            node, seen = step, seen + 1
-        graph.add_node(training)
+    graph.add_node(training)
+    uuids = [atoms.info['pw_calculation_uuid'] for atoms in training.get_atoms() if 'pw_calculation_uuid' in atoms.info]
+    chain = _path_to_calculation(training, uuids[-1]) if uuids else []
+    if chain:
+        graph.add_incoming(chain[0], link_types=('input_calc',), annotate_links='label')
+        for first, second in zip(chain, chain[1:], strict=False):
+            graph.add_node(second)
+            graph.add_edge(first, second)
     for model in loop.outputs.models.values():
-        graph.add_incoming(model, link_types=('create',), annotate_links='label')
-        creator = model.creator
-        if creator is not None:
-            graph.add_incoming(creator, link_types=('input_calc',), annotate_links='label')
-            for caller in (creator.caller, getattr(creator.caller, 'caller', None)):
-                if caller is not None:
-                    graph.add_node(caller)
-    graph.graphviz.attr(dpi='70')
+        graph.add_node(model)
+        training_job = model.creator
+        if training_job is None:
+            continue
+        graph.add_node(training_job)
+        graph.add_edge(training_job, model)
+        for link in training_job.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all():
+            if isinstance(link.node, orm.Data) and link.node.node_type.startswith(('data.mlipgen.', 'data.core.dict')):
+                graph.add_node(link.node)
+                graph.add_edge(link.node, training_job)
+        child = training_job
+        for caller in (training_job.caller, getattr(training_job.caller, 'caller', None)):
+            if caller is not None:
+                graph.add_node(caller)
+                graph.add_edge(caller, child)
+                child = caller
+    graph.graphviz.attr(dpi='80')
     rendered = graph.graphviz.render(filename=str(Path(path).with_suffix('')), format='png', cleanup=True)
     return Path(rendered)
 

@@ -91,12 +91,15 @@ def deviation_histograms(deviations: Mapping[str, np.ndarray], trust: tuple[floa
     figure, (axis,) = _figure(7, 3.8)
     values = [np.asarray(v, dtype=float) for v in deviations.values()]
     finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([0.0])
-    top = max(float(finite.max()) if finite.size else 1.0, trust[1] * 1.1 if trust else 0.0)
+    top = float(finite.max()) * 1.05 if finite.size else 1.0
+    if trust is not None:  # show the window, but never let a wide window squash the data
+        top = max(top, min(trust[1] * 1.1, 3 * top), trust[0] * 1.5)
     bins = np.linspace(0, top, 40)
     for label, value in deviations.items():
         axis.hist(np.asarray(value)[np.isfinite(value)], bins=bins, histtype='step', lw=1.5, label=label)
     if trust is not None:
         axis.axvspan(trust[0], trust[1], color='C2', alpha=0.12, label=f'trust window {trust[0]}-{trust[1]} eV/A')
+    axis.set_xlim(0, top)
     axis.set_xlabel('max force deviation (eV/A)')
     axis.set_ylabel('explored frames')
     axis.legend(fontsize=8)

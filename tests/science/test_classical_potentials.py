@@ -10,7 +10,7 @@ from aiida_mlipgen.science.teacher import classical_potential
     ('symbol', 'lattice', 'cohesive_energy'),
     [('Si', 5.432, -4.63), ('Ge', 5.657, -3.85)],  # Tersoff, PRB 39, 5566 (1989), table I
 )
-def test_tersoff_sige_diamond_cohesive_energies(symbol, lattice, cohesive_energy):
+def test_tersoff_silicon_germanium_cohesive_energies(symbol, lattice, cohesive_energy):
     atoms = bulk(symbol, 'diamond', a=lattice)
     atoms.calc = classical_potential('tersoff_sige')
     assert atoms.get_potential_energy() / len(atoms) == pytest.approx(cohesive_energy, abs=0.005)

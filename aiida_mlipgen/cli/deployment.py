@@ -20,7 +20,7 @@ from aiida_mlipgen.calculations.lammps_nequip_inputs import pair_section
 def find_benchmark(loop: orm.ProcessNode) -> orm.ProcessNode | None:
     """The newest finished ``BenchmarkWorkChain`` of the loop's committee (called by the loop or run alone)."""
     candidates = [node for node in loop.called_descendants if node.process_label == 'BenchmarkWorkChain']
-    for model in (loop.outputs.models.values() if 'models' in loop.outputs else [])[:1]:
+    for model in list(loop.outputs.models.values() if 'models' in loop.outputs else [])[:1]:
         candidates += [
             link.node
             for link in model.base.links.get_outgoing(link_type=LinkType.INPUT_WORK).all()
@@ -41,6 +41,11 @@ def lammps_snippet(
     target = 'pair_allegro' if pair_style == 'allegro' else 'pair_nequip'
     lines = [
         f'# LAMMPS with pair_{pair_style} (LAMMPS built against libtorch with the nequip/allegro pair styles).',
+        *(
+            ['# pair_style allegro runs Allegro models (nequip-allegro) only; NequIP models need pair_style nequip.']
+            if pair_style == 'allegro'
+            else []
+        ),
         '# Compile one model of the committee on the machine kind that runs LAMMPS first:',
         f'#   nequip-compile {package} {model_file} --mode aotinductor --device cuda --target {target}',
         '# Species map: LAMMPS atom type -> chemical symbol (= model type name):',

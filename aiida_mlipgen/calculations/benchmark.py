@@ -120,18 +120,18 @@ def eos_comparison(model_predictions: DatasetData, dft_dataset: DatasetData, par
         'dft_energies_eV': dft_energies,
     }
     targets = parameters.get_dict().get('targets', {})
+    dense = np.linspace(model_volumes.min(), model_volumes.max(), 60)
+    arrays['fit_volumes_A3'] = dense
     try:
         model_fit = fit_birch_murnaghan(model_volumes, model_energies)
         report['model'] = model_fit.as_dict()
-        dense = np.linspace(model_volumes.min(), model_volumes.max(), 60)
-        arrays['fit_volumes_A3'] = dense
         arrays['model_fit_energies_eV'] = model_fit.energies(dense)
     except ValueError as exception:
         report['model_error'] = str(exception)
     try:
         dft_fit = fit_birch_murnaghan(dft_volumes, dft_energies)
         report['dft'] = dft_fit.as_dict()
-        arrays['dft_fit_energies_eV'] = dft_fit.energies(np.linspace(model_volumes.min(), model_volumes.max(), 60))
+        arrays['dft_fit_energies_eV'] = dft_fit.energies(dense)
     except ValueError as exception:
         report['dft_error'] = str(exception)
     errors = compare_fits(model_fit, dft_fit) if 'model' in report and 'dft' in report else {}
@@ -185,7 +185,7 @@ def phonon_comparison(
         'special_distances': model['special_distances'],
         'model_frequencies_THz': model['frequencies_THz'],
         'model_gamma_THz': model['gamma_frequencies_THz'],
-        'dos_frequencies_THz': model['dos_frequencies_THz'],
+        'model_dos_frequencies_THz': model['dos_frequencies_THz'],
         'model_dos': model['dos'],
     }
     report['special_labels'] = model['special_labels']
@@ -193,8 +193,8 @@ def phonon_comparison(
         reference = phonon_properties(unitcell, matrix, dataset, [dft[i].get_forces() for i in sorted(dft)], **kwargs)
         arrays['dft_frequencies_THz'] = reference['frequencies_THz']
         arrays['dft_gamma_THz'] = reference['gamma_frequencies_THz']
-        # the same frequency grid for both DOS curves: interpolate DFT's onto the model's
-        arrays['dft_dos'] = np.interp(model['dos_frequencies_THz'], reference['dos_frequencies_THz'], reference['dos'])
+        arrays['dft_dos_frequencies_THz'] = reference['dos_frequencies_THz']
+        arrays['dft_dos'] = reference['dos']
         report['bands'] = frequency_errors(model['frequencies_THz'], reference['frequencies_THz'])
         report['gamma'] = frequency_errors(model['gamma_frequencies_THz'], reference['gamma_frequencies_THz'])
         report['mae_THz'] = report['bands']['mae_THz']

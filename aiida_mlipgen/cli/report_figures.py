@@ -81,6 +81,7 @@ def parity(arrays: Mapping[str, np.ndarray], path: Path, title: str = '') -> Pat
         axis.set_xlabel(f'DFT ({unit})')
         axis.set_ylabel(f'model ({unit})')
         axis.set_aspect('equal', adjustable='datalim')
+        axis.tick_params(axis='x', labelrotation=30)
     if title:
         figure.suptitle(title, fontsize=10)
     return _save(figure, path)
@@ -166,12 +167,14 @@ def eos(arrays: Mapping[str, np.ndarray], num_atoms: int, metrics: Mapping, path
             label=f'{"DFT" if who == "dft" else "model"}',
         )
         fit = arrays.get(f'{who}_fit_energies_eV')
-        if fit is not None:
+        if fit is not None and 'fit_volumes_A3' in arrays:
             axis.plot(np.asarray(arrays['fit_volumes_A3']) * scale, (np.asarray(fit) - zero) * scale, '-', color=colour)
     parts = []
     for who in ('model', 'dft'):
         if who in metrics:
             parts.append(f'{who}: B0 {metrics[who]["bulk_modulus_GPa"]:.0f} GPa')
+        elif f'{who}_error' in metrics:
+            parts.append(f'{who}: no fit')
     if 'lattice_constant_relative_error' in metrics:
         parts.append(f'a0 error {100 * metrics["lattice_constant_relative_error"]:+.2f} %')
     axis.set_title(', '.join(parts), fontsize=9)
@@ -204,7 +207,8 @@ def phonons(arrays: Mapping[str, np.ndarray], labels: Sequence[str], metrics: Ma
                     label=('DFT' if who == 'dft' else 'model') if band == 0 else None,
                 )
         if f'{who}_dos' in arrays:
-            dos.plot(arrays[f'{who}_dos'], arrays['dos_frequencies_THz'], style, color=colour)
+            frequencies = arrays.get(f'{who}_dos_frequencies_THz', arrays.get('dos_frequencies_THz'))
+            dos.plot(arrays[f'{who}_dos'], frequencies, style, color=colour)
     specials = np.asarray(arrays['special_distances'])
     for x in specials:
         bands.axvline(x, color='0.8', lw=0.8)

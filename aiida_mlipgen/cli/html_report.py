@@ -275,7 +275,7 @@ def _benchmark_sections(benchmark: orm.ProcessNode, directory: Path, figure_dir:
             )
     sections.append(_table(rows, ['check', 'quantity', 'value', 'target', 'verdict']))
     arrays = benchmark.outputs.arrays if 'arrays' in benchmark.outputs else {}
-    for name, node in sorted(arrays.items()):
+    for name, node in sorted(arrays.items(), key=lambda item: _check_order(item[0])):
         values = metrics['checks'].get(name, {})
         data = {key: node.get_array(key) for key in node.get_arraynames()}
         identifiers.append((f'{name} arrays', node))
@@ -340,6 +340,13 @@ def _benchmark_sections(benchmark: orm.ProcessNode, directory: Path, figure_dir:
         f'{html.escape(json.dumps(metrics, indent=1))}</pre></details>'
     )
     return sections, identifiers
+
+
+def _check_order(name: str) -> tuple[int, str]:
+    """Show test errors first, then NVE, EOS and phonons."""
+    prefixes = ('test_errors_', 'nve', 'eos_', 'phonons_')
+    rank = next((index for index, prefix in enumerate(prefixes) if name.startswith(prefix)), len(prefixes))
+    return rank, name
 
 
 def _nve_atoms(benchmark: orm.ProcessNode, run: str) -> int:

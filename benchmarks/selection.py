@@ -48,13 +48,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.constraints import FixCom
 from ase.io import write
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import thermalize_momenta
+from phases import MDSettings, langevin_frames
 
 from aiida_mlipgen.calculations.nequip_config import TrainingData, build_config, config_to_yaml
 from aiida_mlipgen.engines.committee import Committee
@@ -63,6 +61,7 @@ from aiida_mlipgen.science.candidates import FORCE_KEY, select_candidates_from_f
 from aiida_mlipgen.science.initial_set import InitialSetRecipe, initial_frames
 from aiida_mlipgen.science.metrics import compare_frames
 from aiida_mlipgen.science.selection import parse_selection_parameters, random_selection
+from aiida_mlipgen.science.teacher import label_frames, stillinger_weber_silicon
 from aiida_mlipgen.workflows.nequip_train_base import NequipTrainBaseWorkChain
 
 #: The model of every benchmarked training: the ``fast`` protocol's (2 layers x 16 features, l_max 1,
@@ -108,33 +107,11 @@ def training_config(train_file: Path, validation_file: Path, seed: int, steps: i
     return config
 
 
-#: Langevin MD settings: time step (fs), friction (1/fs), steps before the first frame, steps between frames.
-TIMESTEP_FS = 2.0
-FRICTION_PER_FS = 0.02
+#: Langevin MD: 2 fs steps, friction 0.02 / fs; steps before the first kept frame.
+MD_SETTINGS = MDSettings(timestep_fs=2.0, damping_fs=50.0)
 EQUILIBRATION_STEPS = 100
 #: Seed offset of the test trajectories (the pool uses ``--seed``), so the two never share one.
 TEST_SEED_OFFSET = 1000
-
-
-def stillinger_weber():
-    """matscipy's Stillinger-Weber Si calculator (PRB 31, 5262); energies eV, forces eV/A."""
-    from matscipy.calculators.manybody import Manybody
-    from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
-        Stillinger_Weber_PRB_31_5262_Si,
-        StillingerWeber,
-    )
-
-    return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
-
-
-def labelled_copy(atoms: Atoms, calculator, info: dict | None = None) -> Atoms:
-    """A bare copy of ``atoms`` carrying the teacher's energy (eV), forces (eV/A) and stress (eV/A^3)."""
-    copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    copy.calc = calculator
-    results = {'energy': copy.get_potential_energy(), 'forces': copy.get_forces(), 'stress': copy.get_stress()}
-    copy.calc = SinglePointCalculator(copy, **results)
-    copy.info.update(info or {})
-    return copy
 
 
 def supercell(repeat: Sequence[int]) -> Atoms:
@@ -161,32 +138,19 @@ def md_frames(
     runs :data:`EQUILIBRATION_STEPS` then keeps one frame every ``interval`` steps. Frames carry
     ``condition``, ``temperature_K`` and ``strain`` in their info.
     """
-    calculator = stillinger_weber()
     frames = []
     for index, (temperature, strain) in enumerate((t, s) for t in temperatures for s in strains):
-        rng = np.random.default_rng(seed * 10_000 + index)
         atoms = base.copy()
         atoms.set_cell(atoms.cell * (1 + strain), scale_atoms=True)
-        atoms.set_constraint(FixCom())
-        atoms.calc = calculator
-        thermalize_momenta(atoms, temperature, rng=rng)
-        dynamics = Langevin(
-            atoms,
-            TIMESTEP_FS * units.fs,
-            temperature_K=temperature,
-            friction=FRICTION_PER_FS / units.fs,
-            fixcm=False,
-            rng=rng,
-        )
-        dynamics.run(EQUILIBRATION_STEPS)
         info = {
             'condition': condition_label(len(atoms), temperature, strain),
             'temperature_K': float(temperature),
             'strain': float(strain),
         }
-        for _ in range(frames_per_condition):
-            dynamics.run(interval)
-            frames.append(labelled_copy(atoms, calculator, info))
+        frames += langevin_frames(
+            atoms, temperature, frames_per_condition, interval, seed * 10_000 + index, EQUILIBRATION_STEPS,
+            MD_SETTINGS, info=info,
+        )  # fmt: skip
     return frames
 
 
@@ -277,18 +241,21 @@ def _errors(reference: Sequence[Atoms], predicted: Sequence[Atoms]) -> dict[str,
     }
 
 
-def model_errors(checkpoint: Path, test: Sequence[Atoms]) -> dict:
-    """Errors of a model on ``test``, overall and per test temperature (key ``by_temperature``).
+def model_errors(
+    checkpoint: Path, test: Sequence[Atoms], group_by: str = 'temperature_K', group_name: str = 'by_temperature'
+) -> dict:
+    """Errors of a model on ``test``, overall and per value of ``info[group_by]`` (key ``group_name``).
 
     Energy MAE in meV/atom, force RMSE / MAE / largest component error in eV/A, stress MAE in GPa.
     """
     predicted = predicted_frames(Committee.from_files([checkpoint]), test)
     errors = _errors(test, predicted)
-    by_temperature = {}
-    for temperature in sorted({atoms.info['temperature_K'] for atoms in test}):
-        chosen = [index for index, atoms in enumerate(test) if atoms.info['temperature_K'] == temperature]
-        by_temperature[f'{temperature:g}'] = _errors([test[i] for i in chosen], [predicted[i] for i in chosen])
-    return errors | {'by_temperature': by_temperature}
+    groups = {}
+    for value in sorted({atoms.info[group_by] for atoms in test}):
+        chosen = [index for index, atoms in enumerate(test) if atoms.info[group_by] == value]
+        key = value if isinstance(value, str) else f'{value:g}'
+        groups[key] = _errors([test[i] for i in chosen], [predicted[i] for i in chosen])
+    return errors | {group_name: groups}
 
 
 def composition(frames: Sequence[Atoms], indices: Sequence[int]) -> str:
@@ -353,8 +320,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
         rattle_amplitudes_A=(0.03, 0.1), copies_per_amplitude=2, volume_changes_percent=(-6.0, 6.0),
         include_seed=False, seed=args.seed,
     )  # fmt: skip
-    calculator = stillinger_weber()
-    initial = [labelled_copy(atoms, calculator) for atoms in initial_frames([base], recipe)]
+    initial = label_frames(initial_frames([base], recipe), stillinger_weber_silicon())
     validation_file = workdir / 'validation.extxyz'  # read by nequip's data module, never evaluated
     write(validation_file, clean(initial[:2]), format='extxyz')
     print(

@@ -1,0 +1,76 @@
+"""The building blocks of ``benchmarks/data_efficiency.py`` at tiny size: phases, teacher MD, label sets.
+
+The benchmark itself takes minutes to hours; these check its pieces in seconds.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / 'benchmarks'
+sys.path.insert(0, str(BENCHMARKS))
+
+import data_efficiency  # noqa: E402
+import phases  # noqa: E402
+import selection  # noqa: E402
+
+
+def test_starting_structures_have_the_phases_sizes():
+    assert len(phases.crystal()) == 64
+    assert len(phases.vacancy()) == 63
+    slab = phases.slab_100(vacuum_A=6.0)
+    assert len(slab) == 64 and slab.pbc.all()
+    heights = slab.positions[:, 2]
+    gap = slab.cell[2, 2] - (heights.max() - heights.min())
+    assert gap == pytest.approx(12.0)  # 6 A each side: more than the SW and model cutoffs
+    assert len(np.unique(heights.round(3))) == 8  # eight (100) layers
+
+
+def test_a_tiny_melt_quench_and_labelled_md():
+    recipe = phases.MeltQuench(melt_steps=5, liquid_steps=5, quench_steps=10, hold_steps=2)
+    liquid, amorphous = phases.melt_quench(seed=1, recipe=recipe)
+    assert len(liquid) == len(amorphous) == 64
+    assert not np.allclose(liquid.positions, amorphous.positions)
+
+    conditions = [phases.PhaseCondition('crystal', 300.0), phases.PhaseCondition('liquid', 2500.0)]
+    frames = phases.sample_conditions(
+        {'crystal': phases.crystal(), 'liquid': liquid}, conditions, num_frames=2, interval=3, seed=0,
+        equilibration_steps=2,
+    )  # fmt: skip
+    assert [atoms.info['condition'] for atoms in frames] == ['crystal_300K'] * 2 + ['liquid_2500K'] * 2
+    for atoms in frames:
+        assert atoms.get_forces().shape == (64, 3)
+        assert np.isfinite(atoms.get_potential_energy())
+        assert atoms.get_stress().shape == (6,)
+    # Same seed, same frames; the test set and the pools differ only by their seeds.
+    again = phases.sample_conditions({'crystal': phases.crystal()}, conditions[:1], 2, 3, seed=0, equilibration_steps=2)
+    assert np.allclose(again[1].positions, frames[1].positions)
+
+
+def test_random_label_sets_are_nested_and_start_from_the_initial_set():
+    initial = [phases.crystal() for _ in range(3)]
+    pool = [phases.vacancy() for _ in range(10)]
+    sets = data_efficiency.random_label_sets(initial, pool, budgets=[3, 5, 8, 20], seed=0)
+    assert [len(frames) for frames in sets] == [3, 5, 8]  # 20 would need more than the pool
+    assert all(frames[:3] == initial for frames in sets)
+    assert sets[1][3:] == sets[2][3:5]
+
+
+def test_cumulative_label_sets_and_the_loop_schedule():
+    assert [len(frames) for frames in data_efficiency.cumulative([[1, 2], [3], [4, 5]])] == [2, 3, 5]
+    settings = data_efficiency.QUICK
+    assert data_efficiency.iteration_temperatures(settings, 1) == settings.schedule[0]
+    assert data_efficiency.iteration_temperatures(settings, 99) == settings.schedule[-1]
+    overrides = data_efficiency.loop_overrides(settings, seed=1, method='random')
+    assert overrides['selection']['method'] == 'random'
+    assert overrides['exploration_test']['per_condition'] == 0
+    assert len(overrides['exploration_schedule']) == settings.max_iterations
+
+
+def test_the_selection_benchmark_pool_comes_from_the_same_sampler():
+    frames = selection.md_frames(selection.supercell([1, 1, 1]), [300.0], [0.03], 2, 2, seed=0)
+    assert [atoms.info['condition'] for atoms in frames] == ['Si8_T300_s+3'] * 2
+    assert frames[0].cell[0, 0] == pytest.approx(5.431 * 1.03)
+    assert frames[1].get_forces().shape == (8, 3)

@@ -91,4 +91,5 @@ def test_fast_protocol_builder(benchmark_code, pw_code, pseudo_family, committee
     only_nve = BenchmarkWorkChain.get_builder_from_protocol(
         {'benchmark': benchmark_code}, models=committee_models, reference_structures={'si2': si2}, checks=('nve',)
     )
-    assert 'nve' in only_nve and 'eos' not in only_nve and 'dft' not in only_nve
+    pruned = only_nve._inputs(prune=True)
+    assert 'nve' in pruned and 'eos' not in pruned and 'dft' not in pruned

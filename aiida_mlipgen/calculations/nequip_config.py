@@ -112,6 +112,9 @@ class TrainingData:
     :param split_seed: seed of the random split, the same for every member of a committee.
     :param species: chemical symbols of the training set (the model's type names).
     :param has_stress: whether every training and validation frame has a stress label.
+    :param energy_shifts: per-species energy shifts of the model (eV/atom), e.g. from
+        ``aiida_mlipgen.science.energy_references``; None keeps the template's single shift (the mean energy
+        per atom), which suits one species.
     """
 
     training_file: str
@@ -120,6 +123,7 @@ class TrainingData:
     validation_file: str | None = None
     validation_fraction: float | None = None
     split_seed: int = 0
+    energy_shifts: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,12 @@ def _split(dataset: dict, key: str, data: TrainingData) -> dict:
 
 def _configure_data(config: dict, data: TrainingData) -> None:
     config['model_type_names'] = list(data.species)
+    if data.energy_shifts is not None:
+        if set(data.energy_shifts) != set(data.species):
+            raise ValueError(f'energy shifts for {sorted(data.energy_shifts)} but species {sorted(data.species)}')
+        config['training_module']['model']['per_type_energy_shifts'] = {
+            symbol: float(data.energy_shifts[symbol]) for symbol in data.species
+        }
     config['training_file'] = data.training_file
     if data.validation_file is not None:
         config['validation_file'] = data.validation_file

@@ -19,6 +19,7 @@ from aiida_mlipgen.calculations.nequip_config import (
 )
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science.energy_references import per_species_energy_references
 
 #: Targets of ``nequip-compile --target`` (AOTInductor): ASE calculator, LAMMPS pair_nequip, batches.
 COMPILE_TARGETS = ('ase', 'pair_nequip', 'batch')
@@ -362,6 +363,10 @@ class NequipTrainCalculation(CalcJob):
         validation = self.inputs.get('validation_dataset')
         frames = [training] + ([validation] if validation is not None else [])
         species = self.inputs.parent_model.species if 'parent_model' in self.inputs else training.species
+        shifts = None
+        if len(species) > 1 and set(training.species) == set(species):
+            # several species: one least-squares reference energy each, not one mean for all
+            shifts = per_species_energy_references(training.get_atoms())
         return TrainingData(
             training_file=self.TRAINING_FILE,
             species=list(species),
@@ -369,6 +374,7 @@ class NequipTrainCalculation(CalcJob):
             validation_file=self.VALIDATION_FILE if validation is not None else None,
             validation_fraction=self.inputs.validation_fraction.value if validation is None else None,
             split_seed=self.inputs.split_seed.value,
+            energy_shifts=shifts,
         )
 
     def _time_limit(self, start: StartingPoint) -> float | None:

@@ -1,8 +1,9 @@
 """The silicon demo: active learning on diamond Si with real pw.x, nequip-train and committee MD.
 
 Run through ``make demo`` (which sets up the profile first) or ``verdi -p mlipgen run examples/demo_silicon.py``.
-Prints the iteration table as the loop goes, and writes ``demo-output/report.md`` with the exported
-training set and committee. Caching is on, so a second run reuses every finished calculation.
+Prints the iteration table as the loop goes, writes ``demo-output/report.md``, ``iterations.json``, the
+exported datasets and committee, benchmarks the final committee against pw.x and writes
+``demo-output/report.html`` with its figures. Caching is on, so a second run reuses every finished calculation.
 """
 
 from pathlib import Path
@@ -12,8 +13,10 @@ from aiida.engine import run_get_node
 from aiida.manage.caching import enable_caching
 from ase.build import bulk
 
+from aiida_mlipgen.cli.html_report import write_html_report
 from aiida_mlipgen.cli.reporting import export_loop, iteration_table
 from aiida_mlipgen.workflows.active_learning import ActiveLearningWorkChain
+from aiida_mlipgen.workflows.benchmark import BenchmarkWorkChain, labelling_inputs_of
 
 OUTPUT = Path('demo-output')
 
@@ -46,7 +49,28 @@ with enable_caching():
 
 print(iteration_table(node))
 paths = export_loop(node, OUTPUT)
+
+# Is the final committee fit for use? Test-set errors, NVE stability, and EOS and phonons against pw.x with the
+# loop's own DFT settings (BenchmarkWorkChain, fast protocol); then the HTML report with its figures.
+print('\nbenchmark of the final committee: test errors, NVE, EOS and phonons against pw.x')
+benchmark_builder = BenchmarkWorkChain.get_builder_from_protocol(
+    {'benchmark': orm.load_code('mlipgen-benchmark@localhost'), 'pw': codes['pw']},
+    models=dict(node.outputs.models),
+    test_datasets={'held_out': node.outputs.test_dataset, 'exploration': node.outputs.exploration_test_dataset},
+    reference_structures=seeds,
+    protocol='fast',
+    labelling_inputs=labelling_inputs_of(node),
+    overrides={'test_errors': {'trust_lo': builder.selection['force_trust_lo']}},
+)
+with enable_caching():
+    _, benchmark = run_get_node(benchmark_builder)
+html = write_html_report(OUTPUT, loop=node, benchmark=benchmark)
 print(
-    f'\nreport: {paths["report"]}\niterations: {paths["iterations"]}\ntraining set: {paths["training_dataset"]}'
-    f'\nexploration test set: {paths.get("exploration_test_dataset")}\ncommittee: {paths["models"]}'
+    f'benchmark: {"all checks passed" if benchmark.outputs.metrics["passed"] else "some checks failed"} '
+    f'(BenchmarkWorkChain<{benchmark.pk}>)'
+)
+print(
+    f'\nreport: {paths["report"]} and {html}\niterations: {paths["iterations"]}'
+    f'\ntraining set: {paths["training_dataset"]}\nexploration test set: {paths.get("exploration_test_dataset")}'
+    f'\ncommittee: {paths["models"]}'
 )

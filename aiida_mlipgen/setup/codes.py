@@ -39,7 +39,10 @@ LOCAL_CODES = (
         'mlipgen-benchmark', venv_executable('mlipgen-benchmark'), 'mlipgen.benchmark.model', hint='pip install -e .'
     ),
     CodeSpec(
-        'mlipgen-teacher-label', venv_executable('mlipgen-teacher-label'), 'mlipgen.teacher_label', hint='pip install -e .'
+        'mlipgen-teacher-label',
+        venv_executable('mlipgen-teacher-label'),
+        'mlipgen.teacher_label',
+        hint='pip install -e .',
     ),
 )
 

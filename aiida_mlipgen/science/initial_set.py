@@ -1,4 +1,4 @@
-"""The recipe for an initial training set from seed structures (DOMAIN.md, step 1)."""
+"""The recipe for an initial training set from seed structures: supercells, rattles, strains and the generators."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Error metrics of a model against reference labels, and calibration of committee deviations.
 
-Definitions (those quoted with the validation targets in DOMAIN.md):
+Definitions (those with which MLIP validation targets are usually quoted):
 
 * energy: errors of the total energy divided by the number of atoms of the frame, eV/atom;
 * forces: errors of every Cartesian force component of every atom of every frame, eV/A;
@@ -10,7 +10,7 @@ Definitions (those quoted with the validation targets in DOMAIN.md):
 
 Calibration: Spearman's rank correlation between each frame's committee max force deviation and
 its true max force error max_i |F_i,model - F_i,ref| (eV/A); a useful uncertainty ranks errors,
-rho > 0.5 being the target quoted in DOMAIN.md.
+rho > 0.5 being a common target.
 """
 
 from __future__ import annotations

@@ -42,20 +42,21 @@ def check_start(inputs) -> str | None:
 
 
 def check_test_set(inputs) -> str | None:
-    """The held-out test set must be labelled and share no frame with the training set."""
-    test = inputs.get('test_dataset')
-    if test is None:
-        return None
-    if not test.base.attributes.get('has_forces', False):
-        return '`test_dataset` must be labelled (energy, forces) to measure test errors.'
-    for name in ('training_dataset', 'validation_dataset'):
-        if name in inputs:
-            shared = shared_frames(test.get_atoms(), inputs[name].get_atoms())
-            if shared:
-                return (
-                    f'`test_dataset` shares {len(shared)} frame(s) with `{name}` (e.g. test frame {shared[0][0]} = '
-                    f'frame {shared[0][1]}): a held-out test set must never be trained or validated on.'
-                )
+    """The held-out test sets must be labelled and share no frame with the training or validation set."""
+    for test_name in ('test_dataset', 'exploration_test_dataset'):
+        test = inputs.get(test_name)
+        if test is None:
+            continue
+        if not test.base.attributes.get('has_forces', False):
+            return f'`{test_name}` must be labelled (energy, forces) to measure test errors.'
+        for name in ('training_dataset', 'validation_dataset'):
+            if name in inputs:
+                shared = shared_frames(test.get_atoms(), inputs[name].get_atoms())
+                if shared:
+                    return (
+                        f'`{test_name}` shares {len(shared)} frame(s) with `{name}` (e.g. test frame {shared[0][0]} = '
+                        f'frame {shared[0][1]}): a held-out test set must never be trained or validated on.'
+                    )
     return None
 
 

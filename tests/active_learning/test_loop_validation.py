@@ -65,3 +65,29 @@ def test_builder_needs_every_code(loop_codes, silicon_seed):
     del codes['explore']
     with pytest.raises(ValueError, match='codes missing for: explore'):
         ActiveLearningWorkChain.get_builder_from_protocol(codes, silicon_seed, protocol='fast')
+
+
+def test_exploration_test_set_sharing_frames_with_the_training_set(loop_builder):
+    from ase.build import bulk
+
+    frames = [bulk('Si', 'diamond', a=5.43 + 0.01 * index) for index in range(3)]
+    builder = loop_builder()
+    builder.training_dataset = labelled([atoms.copy() for atoms in frames])
+    builder.test_dataset = labelled([bulk('Si', 'diamond', a=5.6)])
+    builder.exploration_test_dataset = labelled([frames[2].copy()])
+    assert_refused(builder, '`exploration_test_dataset` shares 1 frame')
+
+
+@pytest.mark.parametrize(
+    ('port', 'value', 'match'),
+    [
+        ('exploration_test', {'per_condition': -1}, 'exploration_test.per_condition'),
+        ('exploration_test', {'draws': 2}, 'unknown exploration_test keys'),
+        ('adaptive_trust', {'enabled': True, 'max_false_negative_fraction': 1.5}, 'max_false_negative_fraction'),
+        ('adaptive_trust', {'enabled': True, 'tolerance': 1}, 'unknown adaptive_trust keys'),
+    ],
+)
+def test_bad_exploration_test_and_adaptive_settings(loop_builder, port, value, match):
+    builder = loop_builder()
+    builder[port] = orm.Dict(value)
+    assert_refused(builder, match)

@@ -481,7 +481,7 @@ def plot_curves(summary: dict, output: Path) -> list[Path]:
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     colours = {'active_learning': 'tab:blue', 'dpgen_style': 'tab:orange', 'random': 'tab:green'}
     paths = []
@@ -501,11 +501,11 @@ def plot_curves(summary: dict, output: Path) -> list[Path]:
             axis.set_xscale('log')
             axis.set_yscale('log')
             axis.xaxis.set_major_formatter(ScalarFormatter())
-            axis.xaxis.set_minor_formatter(ScalarFormatter())
+            axis.xaxis.set_minor_formatter(NullFormatter())
             axis.set_title('whole test set' if phase == 'all' else phase)
             axis.grid(True, which='both', alpha=0.3)
         for axis in axes[-1]:
-            axis.set_xlabel('labels (teacher calls)')
+            axis.set_xlabel('labelled frames')
         for axis in axes[:, 0]:
             axis.set_ylabel(f'test {title} ({unit})')
         axes[0, 0].legend()

@@ -308,7 +308,8 @@ def _run_loop_processes(settings: Settings, output: Path, failures: list) -> Non
             continue
         prefix.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, __file__, '--output', str(output), '--only-loop', strategy, '--loop-seed', str(seed)]
-        command += ['--quick'] if settings == replace(QUICK, parallel=settings.parallel, seeds=settings.seeds) else []
+        quick = replace(QUICK, parallel=settings.parallel, seeds=settings.seeds, model_steps=settings.model_steps)
+        command += ['--quick'] if settings == quick else []
         command += ['--seeds', *map(str, settings.seeds), '--parallel', str(settings.parallel)]
         jobs.append(Job(f'{strategy} loop, seed {seed}', command, prefix.with_suffix('.log')))
     try:
@@ -568,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--parallel', type=int, default=2, help='loops, trainings and MD runs at once (one thread each)'
     )
+    parser.add_argument('--model-steps', type=int, help='optimiser steps of every benchmark model')
     parser.add_argument('--only-loop', choices=list(LOOP_METHODS), help=argparse.SUPPRESS)
     parser.add_argument('--loop-seed', type=int, default=0, help=argparse.SUPPRESS)
     return parser
@@ -591,7 +593,10 @@ def run(settings: Settings, output: Path) -> dict:
 
     print(f'{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start; settings {asdict(settings)}')
     recorded = workdir / 'settings.json'
-    wanted = json.dumps(asdict(settings) | {'parallel': None}, sort_keys=True)
+    # What the kept data depends on: everything but how the benchmark models are trained.
+    wanted = json.dumps(
+        asdict(settings) | {'parallel': None, 'model_steps': None, 'random_multiples': None}, sort_keys=True
+    )
     if recorded.exists() and recorded.read_text() != wanted:
         raise SystemExit(f'{workdir} holds the work of other settings: choose another --output, or delete it')
     recorded.write_text(wanted)
@@ -638,7 +643,7 @@ def run(settings: Settings, output: Path) -> dict:
         budgets += [round(multiple * budgets[-1]) for multiple in settings.random_multiples]
         label_sets[('random', seed)] = random_label_sets(ours['batches'][0], pool, budgets, seed)
 
-    models = plan_models(settings, label_sets, workdir / 'models')
+    models = plan_models(settings, label_sets, workdir / f'models_{settings.model_steps}_steps')
     print(f'training {len(models)} models ({settings.model_steps} steps each, {settings.parallel} at once)', flush=True)
     run_jobs([model.job for model in models], settings.parallel)
     stage('training')
@@ -680,6 +685,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = replace(settings, parallel=args.parallel)
     if args.seeds:
         settings = replace(settings, seeds=tuple(args.seeds))
+    if args.model_steps:
+        settings = replace(settings, model_steps=args.model_steps)
     args.output.mkdir(parents=True, exist_ok=True)
     if args.only_loop:
         run_one_loop(settings, args.output.resolve(), args.only_loop, args.loop_seed)

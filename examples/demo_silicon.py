@@ -68,9 +68,10 @@ benchmark_builder = BenchmarkWorkChain.get_builder_from_protocol(
 with enable_caching():
     _, benchmark = run_get_node(benchmark_builder)
 html = write_html_report(OUTPUT, loop=node, benchmark=benchmark)
+verdicts = benchmark.outputs.metrics['passed']
 print(
-    f'benchmark: {"all checks passed" if benchmark.outputs.metrics["passed"] else "some checks failed"} '
-    f'(BenchmarkWorkChain<{benchmark.pk}>)'
+    f'benchmark (BenchmarkWorkChain<{benchmark.pk}>): '
+    + ', '.join(f'{check} {"passed" if passed else "FAILED"}' for check, passed in sorted(verdicts.items()))
 )
 print(
     f'\nreport: {paths["report"]} and {html}\niterations: {paths["iterations"]}'

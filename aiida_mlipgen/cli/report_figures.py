@@ -35,29 +35,37 @@ def _save(figure, path: Path) -> Path:
 
 
 def learning_curves(rows: Sequence[Mapping], path: Path) -> Path:
-    """Test errors of each iteration's committee against the number of training frames."""
+    """Test errors of each iteration's committee against the DFT labels spent so far.
+
+    Two series: the exploration test set (frames drawn at random from what the loop explored, the set
+    that says whether the loop learns) and the fixed test set split off the initial set.
+    """
     panels = (
-        ('energy_mae_eV_per_atom', 'energy MAE (meV/atom)', 1000.0),
-        ('forces_rmse_eV_per_A', 'force RMSE (meV/A)', 1000.0),
-        ('stress_mae_GPa', 'stress MAE (GPa)', 1.0),
+        ('energy MAE (meV/atom)', ('test_energy_mae_meV_per_atom', 1.0), ('energy_mae_eV_per_atom', 1000.0)),
+        ('force RMSE (meV/A)', ('test_force_rmse_eV_per_A', 1000.0), ('forces_rmse_eV_per_A', 1000.0)),
+        ('stress RMSE (GPa)', ('test_stress_rmse_GPa', 1.0), ('stress_rmse_GPa', 1.0)),
     )
+    series = (('exploration test set', 'C0', 'o-'), ('fixed test set', 'C1', 's--'))
     figure, axes = _figure(11, 3.4, ncols=3)
-    frames = [row.get('training_frames') for row in rows]
-    for axis, (key, label, scale) in zip(axes, panels, strict=True):
-        points = [
-            (n, row[key] * scale, row['iteration'])
-            for n, row in zip(frames, rows, strict=True)
-            if row.get(key) is not None and n is not None
-        ]
-        if points:
-            x, y, iterations = zip(*points, strict=True)
-            axis.plot(x, y, 'o-', color='C0')
-            for xi, yi, it in points:
-                axis.annotate(f'{it}', (xi, yi), textcoords='offset points', xytext=(4, 4), fontsize=8)
-        axis.set_xlabel('training frames')
+    labels = [row.get('dft_calls_total') for row in rows]
+    for axis, (label, *keys) in zip(axes, panels, strict=True):
+        for (name, color, style), (key, scale) in zip(series, keys, strict=True):
+            points = [
+                (n, row[key] * scale, row['iteration'])
+                for n, row in zip(labels, rows, strict=True)
+                if row.get(key) is not None and n is not None
+            ]
+            if not points:
+                continue
+            x, y, _ = zip(*points, strict=True)
+            axis.plot(x, y, style, color=color, label=name)
+            for xi, yi, iteration in points:
+                axis.annotate(f'{iteration}', (xi, yi), textcoords='offset points', xytext=(4, 4), fontsize=8)
+        axis.set_xlabel('DFT labels so far')
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-    axes[0].set_title('learning curve (labels: iteration)', fontsize=10, loc='left')
+    axes[0].legend(fontsize=8)
+    axes[0].set_title('learning curve (points: iteration)', fontsize=10, loc='left')
     return _save(figure, path)
 
 

@@ -23,6 +23,7 @@ from aiida_mlipgen.science.selection import parse_selection_parameters
 from aiida_mlipgen.science.splitting import shared_frames
 from aiida_mlipgen.workflows.accounting import dft_calls, stage_accounting
 from aiida_mlipgen.workflows.active_learning_inputs import stopping_criteria, validate_inputs
+from aiida_mlipgen.workflows.benchmark import BenchmarkWorkChain
 from aiida_mlipgen.workflows.classical_sampling import ClassicalSamplingWorkChain
 from aiida_mlipgen.workflows.exploration import ExplorationWorkChain
 from aiida_mlipgen.workflows.labelling import LabellingWorkChain
@@ -100,6 +101,24 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
                 'populate_defaults': False,
                 'help': 'Optional classical MD of the seeds whose frames join the initial set.',
             },
+        )
+        spec.expose_inputs(
+            BenchmarkWorkChain,
+            namespace='benchmark',
+            exclude=('models', 'test_datasets', 'dft', 'teacher'),
+            namespace_options={
+                'required': False,
+                'populate_defaults': False,
+                'help': 'Benchmark the final committee (and every `benchmark_every` iterations): the checks to run, '
+                "reference structures and the mlipgen-benchmark code. The test sets are the loop's own; EOS and "
+                'phonon references use the `label` settings.',
+            },
+        )
+        spec.input(
+            'benchmark_every',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(0),
+            help='With `benchmark`: also benchmark the committee every N-th iteration (0: only the final committee).',
         )
         spec.input_namespace(
             'seed_structures',
@@ -235,6 +254,14 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
                     cls.merge_labels,
                 ),
                 cls.close_iteration,
+                if_(cls.should_benchmark_iteration)(
+                    cls.run_benchmark,
+                    cls.inspect_benchmark,
+                ),
+            ),
+            if_(cls.should_benchmark_final)(
+                cls.run_benchmark,
+                cls.inspect_benchmark,
             ),
             cls.finalize,
         )
@@ -256,6 +283,12 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             help='The per-iteration table (`rows`) with the stop reason and its explanation.',
         )
         spec.output('stop_reason', valid_type=orm.Str, required=False, help='Why the loop stopped.')
+        spec.output(
+            'benchmark_metrics',
+            valid_type=orm.Dict,
+            required=False,
+            help="The final committee's benchmark: every check's values, targets and pass/fail.",
+        )
         spec.exit_code(
             402, 'ERROR_INITIAL_LABELLING_FAILED', message='The initial set could not be labelled: {message}'
         )
@@ -678,6 +711,46 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.rows[f'iteration_{iteration:02d}'] = row
         self._group_iteration(row)
 
+    # -- the benchmark ---------------------------------------------------------------------------
+
+    def should_benchmark_iteration(self):
+        """Benchmark this iteration's committee when asked to every N iterations (the final one comes later)."""
+        every = self.inputs.benchmark_every.value
+        return 'benchmark' in self.inputs and self.ctx.stop is None and every > 0 and self.ctx.iteration % every == 0
+
+    def should_benchmark_final(self):
+        """Benchmark the final committee, unless it was just benchmarked."""
+        return 'benchmark' in self.inputs and self.ctx.get('benchmarked_iteration') != self.ctx.iteration
+
+    def run_benchmark(self):
+        """Run ``BenchmarkWorkChain`` on the committee, with the loop's test sets and its own DFT settings."""
+        inputs = AttributeDict(self.exposed_inputs(BenchmarkWorkChain, namespace='benchmark'))
+        inputs.models = self.ctx.models
+        inputs.test_datasets = {'fixed': self.ctx.test}
+        if self.ctx.exploration_test is not None:
+            inputs.test_datasets['exploration'] = self.ctx.exploration_test
+        if 'label' in self.inputs and ('eos' in inputs or 'phonons' in inputs):
+            _, dft = self._labelling_inputs('benchmark_dft')
+            dft.pop('metadata', None)
+            inputs.dft = dft
+        inputs.metadata = {'call_link_label': f'benchmark_iteration_{self.ctx.iteration:02d}'}
+        self.report(f'iteration {self.ctx.iteration}: benchmarking the committee')
+        return ToContext(benchmark=self.submit(BenchmarkWorkChain, **inputs))
+
+    def inspect_benchmark(self):
+        """Keep the benchmark's verdicts; a benchmark that fails to run does not undo the loop."""
+        node = self.ctx.benchmark
+        self.ctx.benchmarked_iteration = self.ctx.iteration
+        if 'metrics' not in node.outputs:
+            self.report(f'BenchmarkWorkChain<{node.pk}> gave no metrics ({node.exit_status}): {node.exit_message}')
+            return
+        self.ctx.benchmark_metrics = node.outputs.metrics
+        verdicts = node.outputs.metrics['passed']
+        self.report(
+            f'iteration {self.ctx.iteration}: benchmark '
+            + ', '.join(f'{name} {"passed" if ok else "FAILED"}' for name, ok in sorted(verdicts.items()))
+        )
+
     # -- the end ---------------------------------------------------------------------------------
 
     def finalize(self):
@@ -688,6 +761,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         report = assemble_report(stop=orm.Dict({'reason': self.ctx.stop, 'message': message}), **self.ctx.rows)
         self._output_datasets()
         self.out_many({'models': self.ctx.models, **report})
+        if self.ctx.get('benchmark_metrics') is not None:
+            self.out('benchmark_metrics', self.ctx.benchmark_metrics)
         self.report(f'stopped after {self.ctx.iteration} iteration(s): {self.ctx.stop}: {message}')
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -91,6 +91,12 @@ def check_labeller(inputs) -> str | None:
             'give exactly one labeller: `label` (Quantum ESPRESSO) or `teacher_label` (a teacher calculator), '
             f'got {given or "neither"}.'
         )
+    benchmark = inputs.get('benchmark') or {}
+    if 'teacher_label' in inputs and ({'eos', 'phonons'} & set(benchmark)):
+        return (
+            'the benchmark compares EOS and phonons with DFT through the `label` settings: a loop labelled by a '
+            'teacher can benchmark test errors and NVE only.'
+        )
     return None
 
 

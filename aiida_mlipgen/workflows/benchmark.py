@@ -87,13 +87,22 @@ def dft_settings(dft_inputs) -> dict | None:
     return _settings_of(dft_inputs)
 
 
-def validate_inputs(inputs, _) -> str | None:
-    """One potential; what each requested check needs; DFT settings equal to those of the test sets."""
-    if bool(inputs.get('models')) == ('teacher' in inputs):
+def validate_inputs(inputs, namespace) -> str | None:
+    """One potential; what each requested check needs; DFT settings equal to those of the test sets.
+
+    A wrapper that excludes the ports it fills itself (the active-learning loop: ``models``, ``test_datasets``,
+    ``dft``) gets the other checks only.
+    """
+    filled_by_wrapper = not {'models', 'test_datasets', 'dft'} <= set(namespace)
+    if not filled_by_wrapper and bool(inputs.get('models')) == ('teacher' in inputs):
         return 'give the potential either as `models` (one or more) or as a `teacher`, not both or neither.'
     checks = [name for name in CHECK_KEYS if name in inputs]
     if not checks:
         return 'no check requested: give at least one of `test_errors`, `nve`, `eos`, `phonons`.'
+    if filled_by_wrapper:
+        if any(name in inputs for name in ('nve', 'eos', 'phonons')) and not inputs.get('reference_structures'):
+            return '`nve`, `eos` and `phonons` need `reference_structures`.'
+        return None
     if 'test_errors' in inputs:
         if not inputs.get('test_datasets'):
             return '`test_errors` needs `test_datasets`.'

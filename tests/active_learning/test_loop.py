@@ -83,3 +83,43 @@ def test_each_stopping_rule(loop_builder, overrides, reason):
     assert table['stop_reason'] == reason and table['stop_message']
     assert len(table['rows']) == 1
     assert table['rows'][0]['labelled'] == 0  # stopped before labelling anything more
+
+
+def test_the_loop_ends_with_a_benchmark_of_its_final_committee(loop_builder, aiida_code_installed, pw_code):
+    """``benchmark`` given: the final committee is benchmarked on the loop's test sets and against pw.x."""
+    from ase.build import bulk
+
+    from aiida_mlipgen.workflows.benchmark import BenchmarkWorkChain
+    from tests.silicon import ONE_THREAD, venv_tool
+
+    benchmark_code = aiida_code_installed(
+        label='mlipgen-benchmark',
+        default_calc_job_plugin='mlipgen.benchmark.model',
+        filepath_executable=venv_tool('mlipgen-benchmark'),
+        prepend_text=ONE_THREAD,
+    )
+    benchmark = BenchmarkWorkChain.get_builder_from_protocol(
+        {'benchmark': benchmark_code, 'pw': pw_code},
+        reference_structures={'si2': orm.StructureData(ase=bulk('Si', 'diamond', a=5.43))},
+        protocol='fast',
+        checks=('test_errors', 'eos'),
+    )
+    builder = loop_builder({'max_iterations': 1})
+    builder.benchmark = {
+        key: value
+        for key, value in benchmark._inputs(prune=True).items()
+        if key not in ('models', 'test_datasets', 'dft')
+    }
+    results, node = run_loop(builder)
+    assert node.is_finished_ok, node.exit_message
+    (bench,) = called(node, 'BenchmarkWorkChain')
+    assert {model.uuid for model in bench.inputs.models.values()} == {
+        model.uuid for model in results['models'].values()
+    }
+    assert bench.inputs.test_datasets['fixed'].uuid == results['test_dataset'].uuid
+    assert bench.inputs.test_datasets['exploration'].uuid == results['exploration_test_dataset'].uuid
+    verdicts = results['benchmark_metrics']['passed']
+    assert set(verdicts) == {'test_errors_fixed', 'test_errors_exploration', 'eos_si2'}
+    # The EOS references were labelled with the loop's own DFT settings.
+    (dft,) = called(bench, 'LabellingWorkChain')
+    assert dft.outputs.dataset.labelling_settings['sha256'] == results['training_dataset'].labelling_settings['sha256']

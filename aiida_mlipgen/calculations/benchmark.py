@@ -8,6 +8,8 @@ behind it. The science is in :mod:`aiida_mlipgen.science` (``benchmark_errors``,
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
@@ -217,7 +219,7 @@ def nve_stability(nve: orm.Dict, parameters: orm.Dict, nve_frames: DatasetData |
         drifted beyond the target (nor differs in RDF beyond its target, where a reference is given).
     :param references: DatasetData of DFT-labelled frames of the same phase, keyed by structure name.
     """
-    from aiida_mlipgen.science.md_stability import radial_distribution, rdf_difference
+    from aiida_mlipgen.science.md_stability import angular_distribution, radial_distribution, rdf_difference
 
     settings = parameters.get_dict()
     targets = settings.get('targets', {})
@@ -262,6 +264,17 @@ def nve_stability(nve: orm.Dict, parameters: orm.Dict, nve_frames: DatasetData |
                 report['rdf_difference'] = rdf_difference(g_model, g_reference)
                 if 'rdf_difference' in targets:
                     report['checks']['rdf'] = check(report['rdf_difference'], targets['rdf_difference'])
+                # Bond angles: the same relative difference, of the angular distributions (ADF).
+                cutoff = settings.get('adf_cutoff_A', 2.8)
+                with contextlib.suppress(ValueError):  # no bonded triplets within the cutoff: no ADF
+                    angles, a_model = angular_distribution(own, cutoff)
+                    _, a_reference = angular_distribution(reference.get_atoms(), cutoff)
+                    arrays['adf_angle_deg'] = angles
+                    arrays[f'{label}__adf'] = a_model
+                    arrays[f'{run["structure"]}__reference_adf'] = a_reference
+                    report['adf_difference'] = rdf_difference(a_model, a_reference)
+                    if 'adf_difference' in targets:
+                        report['checks']['adf'] = check(report['adf_difference'], targets['adf_difference'])
         report['passed'] = all(item['passed'] for item in report['checks'].values())
         runs[label] = report
     metrics = {'runs': runs, 'passed': bool(runs) and all(run['passed'] for run in runs.values())}

@@ -191,3 +191,32 @@ def rdf_difference(g_model: np.ndarray, g_reference: np.ndarray) -> float:
     if total <= 0:
         raise ValueError('the reference radial distribution function is empty')
     return float(np.abs(g_model - g_reference).sum() / total)
+
+
+def angular_distribution(
+    frames: Sequence[Atoms],
+    cutoff_A: float = 2.8,  # noqa: N803 - the unit is part of the name
+    bins: int = 90,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bond-angle distribution over ``frames``: angles j-i-k of neighbours j, k of i within ``cutoff_A``.
+
+    :return: bin centres in degrees on [0, 180] and the probability density per degree (integrates to 1).
+    """
+    from ase.neighborlist import neighbor_list
+
+    if not frames:
+        raise ValueError('no frames for an angular distribution function')
+    edges = np.linspace(0.0, 180.0, bins + 1)
+    histogram = np.zeros(bins)
+    for atoms in frames:
+        first, vectors = neighbor_list('iD', atoms, cutoff_A)
+        for centre in np.unique(first):
+            bonds = vectors[first == centre]
+            unit = bonds / np.linalg.norm(bonds, axis=1)[:, None]
+            cosines = (unit @ unit.T)[np.triu_indices(len(unit), k=1)]
+            angles = np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
+            histogram += np.histogram(angles, bins=edges)[0]
+    total = histogram.sum()
+    if total == 0:
+        raise ValueError(f'no atom has two neighbours within {cutoff_A} A: no bond angles')
+    return 0.5 * (edges[1:] + edges[:-1]), histogram / total / np.diff(edges)

@@ -42,6 +42,7 @@ CHECK_KEYS = {
         'max_force_deviation',
         'rdf_r_max',
         'rdf_bins',
+        'adf_cutoff_A',
         'targets',
     },
     'eos': {'volume_changes_percent', 'targets'},
@@ -199,7 +200,7 @@ class BenchmarkWorkChain(ProtocolMixin, WorkChain):
             (
                 'nve',
                 'NVE stability: driver, temperatures_K, steps, timestep_fs, interval, frame_interval, seed, '
-                'min_distance_ratio, max_force_deviation (eV/A), rdf_r_max, rdf_bins, targets.',
+                'min_distance_ratio, max_force_deviation (eV/A), rdf_r_max, rdf_bins, adf_cutoff_A, targets.',
             ),
             ('eos', 'Equation of state: volume_changes_percent and targets (relative errors of a0 and B0).'),
             ('phonons', 'Phonons: supercell_matrix, distance_A, band_points, mesh and targets (mae_THz).'),

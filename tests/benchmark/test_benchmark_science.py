@@ -142,3 +142,19 @@ def test_calibration_counts_frames_called_accurate_that_are_not():
     assert perfect['spearman'] == pytest.approx(1.0) and perfect['false_negative_rate'] == 0.0
     blind = calibration([0.01, 0.01, 0.01, 0.3, 0.02], errors, trust_lo=0.05, error_threshold=0.05)
     assert blind['false_negatives'] == 2 and blind['false_negative_rate'] == pytest.approx(2 / 3)
+
+
+def test_adf_of_diamond_is_the_tetrahedral_angle_and_a_rattle_broadens_it(si8):
+    from aiida_mlipgen.science.md_stability import angular_distribution
+
+    angles, density = angular_distribution([si8], cutoff_A=2.8, bins=180)
+    assert np.sum(density * np.diff(np.linspace(0, 180, 181))) == pytest.approx(1.0)
+    assert angles[np.argmax(density)] == pytest.approx(109.5, abs=0.5)  # arccos(-1/3) = 109.47 degrees
+    assert density[np.abs(angles - 109.47) > 1].sum() == 0
+    rattled = si8.copy()
+    rattled.rattle(0.1, seed=3)
+    _, broadened = angular_distribution([rattled], cutoff_A=2.8, bins=180)
+    assert 0 < rdf_difference(broadened, density) <= 2
+    assert np.count_nonzero(broadened) > 5
+    with pytest.raises(ValueError, match='no bond angles'):
+        angular_distribution([si8], cutoff_A=1.0)

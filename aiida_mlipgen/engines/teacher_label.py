@@ -25,12 +25,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from aiida_mlipgen.science.extxyz import write_extxyz
+from aiida_mlipgen.science.teacher import label_frame
 
 ERROR_PREFIX = 'mlipgen-teacher-label: error:'
 
@@ -69,23 +68,6 @@ def build_calculator(import_path: str, parameters: dict | None = None) -> Calcul
     if not hasattr(calculator, 'get_potential_energy') and not hasattr(calculator, 'calculate'):
         raise ValueError(f'`{import_path}` gave a {type(calculator).__name__}, not an ASE calculator')
     return calculator
-
-
-def label_frame(atoms: Atoms, calculator: Calculator, stress: bool) -> Atoms:
-    """A copy of ``atoms`` (``info`` kept) with the teacher's results as single-point labels.
-
-    :raises ValueError: when a result is not finite.
-    """
-    copy = atoms.copy()
-    copy.calc = calculator
-    results = {'energy': float(copy.get_potential_energy()), 'forces': np.array(copy.get_forces(), dtype=float)}
-    if stress:
-        results['stress'] = np.array(copy.get_stress(voigt=True), dtype=float)
-    for name, value in results.items():
-        if not np.isfinite(value).all():
-            raise ValueError(f'the teacher returned a non-finite {name}')
-    copy.calc = SinglePointCalculator(copy, **results)
-    return copy
 
 
 def label_batch(frames: Sequence[Atoms], calculator: Calculator, stress: bool) -> tuple[list[Atoms], dict[int, str]]:

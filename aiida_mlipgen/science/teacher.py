@@ -79,18 +79,28 @@ def classical_potential(name: str, species: Iterable[str] = ()) -> Calculator:
     return factory()
 
 
+def label_frame(atoms: Atoms, calculator: Calculator, stress: bool = True) -> Atoms:
+    """A copy of ``atoms`` (``info`` kept) with the teacher's energy, forces (and stress) as single-point labels.
+
+    :raises ValueError: when a result is not finite.
+    """
+    import numpy as np
+
+    copy = atoms.copy()
+    copy.calc = calculator
+    results = {'energy': float(copy.get_potential_energy()), 'forces': np.array(copy.get_forces(), dtype=float)}
+    if stress:
+        results['stress'] = np.array(copy.get_stress(voigt=True), dtype=float)
+    for name, value in results.items():
+        if not np.isfinite(value).all():
+            raise ValueError(f'the teacher returned a non-finite {name}')
+    copy.calc = SinglePointCalculator(copy, **results)
+    return copy
+
+
 def label_frames(frames: Iterable[Atoms], calculator: Calculator, stress: bool = True) -> list[Atoms]:
     """Copies of ``frames`` carrying the teacher's energy, forces (and stress) as single-point labels."""
-    labelled = []
-    for atoms in frames:
-        copy = atoms.copy()
-        copy.calc = calculator
-        results = {'energy': copy.get_potential_energy(), 'forces': copy.get_forces()}
-        if stress:
-            results['stress'] = copy.get_stress()
-        copy.calc = SinglePointCalculator(copy, **results)
-        labelled.append(copy)
-    return labelled
+    return [label_frame(atoms, calculator, stress) for atoms in frames]
 
 
 def sw_silicon_frames(count: int, seed: int = 0, stress: bool = True) -> list[Atoms]:

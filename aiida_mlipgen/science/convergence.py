@@ -1,4 +1,5 @@
-"""When to stop active learning, and why (DOMAIN.md, step 7).
+"""When to stop active learning, and why (after DPGEN2's exploration convergence check,
+https://docs.deepmodeling.com/projects/dpgen2/).
 
 DPGEN2's rule: the accurate fraction of the last exploration is >= ``conv_accuracy`` for every
 condition; optionally also a target test force RMSE. Otherwise the loop stops when the DFT budget,
@@ -29,7 +30,7 @@ class StoppingCriteria:
 
     conv_accuracy: accurate fraction needed in every condition (DPGEN2: 0.9).
     target_force_rmse: test force RMSE (eV/A) that must also be reached; None: not required.
-    max_iterations: iterations at most (DOMAIN.md: 10 is the common default).
+    max_iterations: iterations at most (10 in the active_learning protocol; docs/active_learning.md).
     max_dft_calls: DFT labels at most, initial set included; None: no budget.
     max_dft_core_hours: DFT core-hours at most (requested cores x job wall time); None: no budget.
     """

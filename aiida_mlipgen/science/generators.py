@@ -5,8 +5,8 @@ results, and records how each copy was made in ``atoms.info``: ``generator`` nam
 (``'supercell'``, ``'rattle'``, ``'volume_strain'``, ``'shear_strain'``) and further keys hold its
 parameters (``supercell_repetitions``, ``amplitude_A``, ``seed``, ``copy_index``,
 ``volume_change_percent``, ``shear_strain``, ``shear_plane``). Keys of earlier steps stay, so a
-rattled supercell still carries its repetitions. DOMAIN.md gives the usual ranges: rattle
-0.01-0.1 A, volume +-10 %, shear a few %.
+rattled supercell still carries its repetitions. Usual ranges: rattle 0.01-0.1 A, volume +-10 %,
+shear a few % (DP-GEN's init_bulk perturbs atoms by 0.01 A and cells by 3 %; docs/generators.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Sanity gates on labelled frames: overlapping atoms and unphysical DFT forces.
 
 A frame that passes the DFT run but fails one of these gates is quarantined with the reasons
-recorded, never added to a training set. Defaults follow DOMAIN.md: |F| > 10 eV/A on any atom,
-net force per atom > 1 meV/A, atoms closer than half the sum of their covalent radii.
+recorded, never added to a training set. Defaults (why: docs/labelling.md): |F| > 10 eV/A on any
+atom, net force per atom > 1 meV/A, atoms closer than half the sum of their covalent radii.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Candidate selection: trust windows on committee deviations, statistics, diverse subsets.
 
-Classification (DP-GEN's trust levels, see DOMAIN.md): with a window [lo, hi) on each enabled
+Classification (DP-GEN's trust levels; Y. Zhang et al., DP-GEN, Comput. Phys. Commun. 253, 107206 (2020)): with a window [lo, hi) on each enabled
 measure (max force deviation in eV/A always; energy deviation per atom in eV/atom and stress
 deviation in GPa optionally), a frame is
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from ase import Atoms
 
-#: DOMAIN.md: 80/10/10 train/validation/test.
+#: The usual 80/10/10 train/validation/test split.
 DEFAULT_FRACTIONS = {'train': 0.8, 'validation': 0.1, 'test': 0.1}
 
 

@@ -192,9 +192,8 @@ def loop_overrides(settings: Settings, seed: int, method: str) -> dict:
             'include_seed': False,
             'seed': seed,
         },
+        'trust_levels': {'force_trust_lo': settings.trust_window[0], 'force_trust_hi': settings.trust_window[1]},
         'selection': {
-            'force_trust_lo': settings.trust_window[0],
-            'force_trust_hi': settings.trust_window[1],
             'max_selected': settings.max_selected,
             'method': method,
             'seed': seed,

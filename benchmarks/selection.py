@@ -57,7 +57,8 @@ from phases import MDSettings, langevin_frames
 from aiida_mlipgen.calculations.nequip_config import TrainingData, build_config, config_to_yaml
 from aiida_mlipgen.engines.committee import Committee
 from aiida_mlipgen.engines.evaluate import annotate_frames
-from aiida_mlipgen.science.candidates import FORCE_KEY, select_candidates_from_frames
+from aiida_mlipgen.science.candidates import select_candidates_from_frames
+from aiida_mlipgen.science.contract import MAX_FORCE_DEVIATION
 from aiida_mlipgen.science.initial_set import InitialSetRecipe, initial_frames
 from aiida_mlipgen.science.metrics import compare_frames
 from aiida_mlipgen.science.selection import parse_selection_parameters, random_selection
@@ -348,7 +349,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     )
     committee = Committee.from_files(packages)
     annotate_frames(pool, committee.predict(pool, batch_size=16))
-    deviations = np.array([atoms.info[FORCE_KEY] for atoms in pool])
+    deviations = np.array([atoms.info[MAX_FORCE_DEVIATION] for atoms in pool])
     if args.trust_window:
         lo, hi = args.trust_window
         window_source = 'given'
@@ -367,7 +368,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     # package's `method='random'` path (a seeded cut of the candidates that are not near-duplicates of
     # the training set), applied to that call's candidates so descriptors are computed once.
     parameters = parse_selection_parameters(
-        {'force_trust_lo': lo, 'force_trust_hi': hi, 'max_selected': max(args.budgets), 'method': 'fps'}
+        {'max_selected': max(args.budgets), 'method': 'fps'}, trust_levels={'force_trust_lo': lo, 'force_trust_hi': hi}
     )
     selection = select_candidates_from_frames(pool, parameters, training_frames=initial)
     statistics = selection.statistics

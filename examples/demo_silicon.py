@@ -63,7 +63,7 @@ benchmark_builder = BenchmarkWorkChain.get_builder_from_protocol(
     reference_structures=seeds,
     protocol='fast',
     labelling_inputs=labelling_inputs_of(node),
-    overrides={'test_errors': {'trust_lo': builder.selection['force_trust_lo']}},
+    overrides={'trust_levels': builder.trust_levels.get_dict()},
 )
 with enable_caching():
     _, benchmark = run_get_node(benchmark_builder)

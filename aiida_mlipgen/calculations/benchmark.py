@@ -17,6 +17,7 @@ from ase import Atoms
 
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.science.benchmark_errors import check, dataset_errors, parity_arrays
+from aiida_mlipgen.science.contract import TrustLevels
 
 #: The frame-key prefix of LabellingWorkChain for frames given as a dataset (``frame_00000``, ...).
 FRAME_KEY_PREFIX = 'frame_'
@@ -56,20 +57,21 @@ def _json(value):
 
 
 @calcfunction
-def holdout_errors(predictions: DatasetData, parameters: orm.Dict) -> dict:
+def holdout_errors(predictions: DatasetData, parameters: orm.Dict, trust_levels: orm.Dict | None = None) -> dict:
     """Errors of the model on a labelled test set, per species and configuration type, with parity arrays.
 
-    :param parameters: ``trust_lo`` (eV/A, for the false-negative rate) and ``targets``
-        (``energy_rmse_eV_per_atom``, ``forces_rmse_eV_per_A``, ``stress_rmse_GPa``: upper bounds).
+    :param parameters: ``targets`` (``energy_rmse_eV_per_atom``, ``forces_rmse_eV_per_A``, ``stress_rmse_GPa``:
+        upper bounds).
+    :param trust_levels: the committee's trust levels; ``force_trust_lo`` (eV/A, default 0.05) is the deviation
+        below which a frame is called accurate, for the false-negative rate.
     """
     settings = parameters.get_dict()
+    force_trust_lo = TrustLevels.from_dict(trust_levels.get_dict() if trust_levels is not None else None).force.lo
     frames = predictions.get_atoms()
     predictions_list = [predicted(atoms) for atoms in frames]
     deviations = [float(atoms.info['max_force_deviation']) for atoms in frames]
     committee = bool(np.isfinite(deviations).all())  # a single model has no deviations
-    report = dataset_errors(
-        frames, predictions_list, deviations if committee else None, trust_lo=settings.get('trust_lo', 0.05)
-    )
+    report = dataset_errors(frames, predictions_list, deviations if committee else None, trust_lo=force_trust_lo)
     targets = settings.get('targets', {})
     overall = report['overall']
     values = {

@@ -16,6 +16,7 @@ from ase.data import chemical_symbols
 
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science.exit_codes import declare
 
 #: Devices ``mlipgen-evaluate`` runs the models on.
 DEVICES = ('cpu', 'cuda')
@@ -226,42 +227,16 @@ class CommitteeEvaluateCalculation(CalcJob):
             '(eV/A), stress (GPa) MAE/RMSE/max, and the deviation-error rank correlation.',
         )
 
-        spec.exit_code(
-            301,
-            'ERROR_OUTPUT_FILES_MISSING',
-            invalidates_cache=True,
-            message='mlipgen-evaluate did not write {files}: {message}',
-        )
-        spec.exit_code(
-            302,
+        declare(spec, 'ERROR_OUTPUT_FILES_MISSING', 'mlipgen-evaluate did not write {files}: {message}')
+        declare(
+            spec,
             'ERROR_OUTPUT_FILES_UNREADABLE',
-            invalidates_cache=True,
-            message='The file {file} written by mlipgen-evaluate could not be read: {message}',
+            'The file {file} written by mlipgen-evaluate could not be read: {message}',
         )
-        spec.exit_code(
-            303,
-            'ERROR_UNKNOWN_SPECIES',
-            invalidates_cache=True,
-            message='The frames contain species the committee does not know: {message}',
-        )
-        spec.exit_code(
-            304,
-            'ERROR_READING_FRAMES',
-            invalidates_cache=True,
-            message='mlipgen-evaluate could not read the frames: {message}',
-        )
-        spec.exit_code(
-            305,
-            'ERROR_EVALUATION_FAILED',
-            invalidates_cache=True,
-            message='mlipgen-evaluate stopped with an error: {message}',
-        )
-        spec.exit_code(
-            306,
-            'ERROR_METRICS_FAILED',
-            invalidates_cache=True,
-            message='The errors against the labels could not be computed: {message}',
-        )
+        declare(spec, 'ERROR_UNKNOWN_SPECIES', 'The frames contain species the committee does not know: {message}')
+        declare(spec, 'ERROR_READING_FRAMES', 'mlipgen-evaluate could not read the frames: {message}')
+        declare(spec, 'ERROR_EVALUATION_FAILED', 'mlipgen-evaluate stopped with an error: {message}')
+        declare(spec, 'ERROR_METRICS_FAILED', 'The errors against the labels could not be computed: {message}')
 
     def _model_files(self) -> list[tuple[ModelData, str]]:
         """Each model with the name of its package in the job folder, in key order."""

@@ -17,7 +17,7 @@ from aiida.engine import calcfunction
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.parsers.evaluate_files import committee_mean_frames, committee_metrics, json_ready
 from aiida_mlipgen.science.calibration import AdaptiveWindowSettings, false_negatives, fitted_trust_lo
-from aiida_mlipgen.science.candidates import CONDITION_KEY, FORCE_KEY, STRUCTURE_KEY
+from aiida_mlipgen.science.contract import CONDITION_KEY, MAX_FORCE_DEVIATION, STRUCTURE_KEY
 from aiida_mlipgen.science.exploration_test import draw_test_frames
 from aiida_mlipgen.science.metrics import max_force_errors
 from aiida_mlipgen.science.splitting import shared_frames
@@ -95,7 +95,7 @@ def assess_exploration_test(evaluated: DatasetData, parameters: orm.Dict) -> orm
     errors = max_force_errors(
         [atoms.calc.results['forces'] for atoms in frames], [atoms.calc.results['forces'] for atoms in predicted]
     )
-    deviations = np.array([float(atoms.info[FORCE_KEY]) for atoms in frames])
+    deviations = np.array([float(atoms.info[MAX_FORCE_DEVIATION]) for atoms in frames])
     structures = [str(atoms.info.get(STRUCTURE_KEY)) for atoms in frames]
     levels = settings.get('force_trust_lo_per_structure') or {}
     lower = np.array([levels.get(name, settings['force_trust_lo']) for name in structures])

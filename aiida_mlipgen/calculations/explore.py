@@ -14,26 +14,36 @@ from aiida.engine import CalcJob
 from aiida_mlipgen.calculations.evaluate import committee_species
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science.contract import TRUST_KEYS
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.science.extxyz import write_extxyz
 
 #: Keys of ``conditions`` that the calculation fills in itself.
 OWN_KEYS = ('models', 'structures')
 
 
-def _engine_input(conditions: dict, model_files: list[str], structure_files: dict[str, str]) -> dict:
-    return {**conditions, 'models': model_files, 'structures': structure_files}
+def _engine_input(
+    conditions: dict, model_files: list[str], structure_files: dict[str, str], trust_levels: dict | None = None
+) -> dict:
+    return {**conditions, **(trust_levels or {}), 'models': model_files, 'structures': structure_files}
 
 
-def check_conditions(conditions: dict, structures: dict[str, orm.StructureData], models: dict) -> str | None:
+def check_conditions(
+    conditions: dict, structures: dict[str, orm.StructureData], models: dict, trust_levels: dict | None = None
+) -> str | None:
     """Check the conditions exactly as ``mlipgen-explore`` will, before any job: same parser, placeholder models.
 
-    Also refuses species that the committee does not know.
+    Also refuses species that the committee does not know, and trust levels inside ``conditions``: they are an
+    input of their own (``trust_levels``), the one selection uses too.
     """
     from aiida_mlipgen.engines.exploration_settings import parse_settings
 
     reserved = sorted(set(conditions) & set(OWN_KEYS))
     if reserved:
         return f'`conditions` may not set {reserved}: they come from the `models` and `structures` inputs.'
+    shared = sorted(set(conditions) & set(TRUST_KEYS))
+    if shared:
+        return f'`conditions` may not set {shared}: give the trust levels in the `trust_levels` input.'
     if len(models) < 2:
         return f'exploration needs a committee of at least two models, got {len(models)}.'
     known = set(committee_species(models))
@@ -52,7 +62,7 @@ def check_conditions(conditions: dict, structures: dict[str, orm.StructureData],
             write_extxyz(base / f'{name}.extxyz', [structure.get_ase()])
             structure_files[name] = f'{name}.extxyz'
         try:
-            parse_settings(_engine_input(conditions, model_files, structure_files), base=base)
+            parse_settings(_engine_input(conditions, model_files, structure_files, trust_levels), base=base)
         except ValueError as exception:
             return f'exploration conditions: {exception}'
     return None
@@ -62,7 +72,10 @@ def validate_inputs(inputs, _) -> str | None:
     """The engine's own checks, run here so that bad conditions never reach a queue."""
     if 'conditions' not in inputs or 'models' not in inputs or 'structures' not in inputs:
         return None
-    return check_conditions(inputs['conditions'].get_dict(), dict(inputs['structures']), dict(inputs['models']))
+    trust_levels = inputs['trust_levels'].get_dict() if 'trust_levels' in inputs else None
+    return check_conditions(
+        inputs['conditions'].get_dict(), dict(inputs['structures']), dict(inputs['models']), trust_levels
+    )
 
 
 class ExploreCalculation(CalcJob):
@@ -95,8 +108,15 @@ class ExploreCalculation(CalcJob):
             'conditions',
             valid_type=orm.Dict,
             help='The grid and the MD: temperatures_K, ensemble, timestep_fs, steps, stride, and optional '
-            'pressures_GPa, driver, trust_lo/trust_hi (eV/A), stop_after, seed, write_frames, full_trajectory, '
-            'device (see aiida_mlipgen.engines.exploration_settings).',
+            'pressures_GPa, driver, stop_after, seed, write_frames, full_trajectory, device '
+            '(see aiida_mlipgen.engines.exploration_settings).',
+        )
+        spec.input(
+            'trust_levels',
+            valid_type=orm.Dict,
+            required=False,
+            help='Trust windows that classify frames and stop a run above force_trust_hi: force_trust_lo/hi (eV/A), '
+            'optional energy_trust_lo/hi (eV/atom) and stress_trust_lo/hi (GPa); default 0.05/0.15 eV/A (DP-GEN).',
         )
         spec.inputs.validator = validate_inputs
         spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
@@ -114,16 +134,14 @@ class ExploreCalculation(CalcJob):
         spec.output_namespace(
             'trajectories', valid_type=orm.SinglefileData, dynamic=True, help='Full trajectories, only when asked.'
         )
-        spec.exit_code(
-            300, 'ERROR_MISSING_OUTPUT', message='`{filename}` was not written: the exploration did not run.'
-        )
-        spec.exit_code(301, 'ERROR_BAD_INPUT', message='mlipgen-explore refused its input: {message}')
-        spec.exit_code(
-            400,
+        declare(spec, 'ERROR_OUTPUT_FILES_MISSING', '`{filename}` was not written: the exploration did not run.')
+        declare(spec, 'ERROR_INPUT_REFUSED', 'mlipgen-explore refused its input: {message}')
+        declare(
+            spec,
             'ERROR_INCOMPLETE',
-            message='Only {done} of {total} conditions finished (walltime?); their frames and statistics are attached.',
+            'Only {done} of {total} conditions finished (walltime?); their frames and statistics are attached.',
         )
-        spec.exit_code(401, 'ERROR_NO_FRAMES', message='No frame was sampled in any condition.')
+        declare(spec, 'ERROR_NO_FRAMES', 'No frame was sampled in any condition.')
 
     def prepare_for_submission(self, folder):
         """Write the structures and the engine input, copy the models in, retrieve frames and statistics."""
@@ -143,7 +161,8 @@ class ExploreCalculation(CalcJob):
             structure_files[name] = f'structures/{name}.extxyz'
             with folder.open(structure_files[name], 'w', encoding='utf-8') as handle:
                 handle.write(buffer.getvalue())
-        engine_input = _engine_input(self.inputs.conditions.get_dict(), model_files, structure_files)
+        trust_levels = self.inputs.trust_levels.get_dict() if 'trust_levels' in self.inputs else None
+        engine_input = _engine_input(self.inputs.conditions.get_dict(), model_files, structure_files, trust_levels)
         with folder.open(self.INPUT_FILE, 'w', encoding='utf-8') as handle:
             json.dump(engine_input, handle, indent=2)
 

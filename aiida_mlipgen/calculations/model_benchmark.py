@@ -15,6 +15,7 @@ from aiida.engine import CalcJob
 
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.science.extxyz import write_extxyz
 
 #: Keys of ``nve`` the engine accepts (``structures`` comes from the ``structures`` input).
@@ -128,9 +129,9 @@ class ModelBenchmarkCalculation(CalcJob):
         )
         spec.output('nve', valid_type=orm.Dict, required=False, help='Per NVE run: drift, failure, steps, traces.')
         spec.output('nve_frames', valid_type=DatasetData, required=False, help='NVE frames for radial distributions.')
-        spec.exit_code(300, 'ERROR_MISSING_OUTPUT', message='mlipgen-benchmark did not write `{filename}`: {message}')
-        spec.exit_code(301, 'ERROR_BAD_INPUT', message='mlipgen-benchmark refused its input: {message}')
-        spec.exit_code(302, 'ERROR_UNREADABLE_OUTPUT', message='`{filename}` could not be read: {message}')
+        declare(spec, 'ERROR_OUTPUT_FILES_MISSING', 'mlipgen-benchmark did not write `{filename}`: {message}')
+        declare(spec, 'ERROR_INPUT_REFUSED', 'mlipgen-benchmark refused its input: {message}')
+        declare(spec, 'ERROR_OUTPUT_FILES_UNREADABLE', '`{filename}` could not be read: {message}')
 
     def prepare_for_submission(self, folder):
         """Write the frames, structures and engine input; copy the models in."""

@@ -20,6 +20,7 @@ from aiida_mlipgen.calculations.nequip_config import (
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
 from aiida_mlipgen.science.energy_references import per_species_energy_references
+from aiida_mlipgen.science.exit_codes import declare
 
 #: Targets of ``nequip-compile --target`` (AOTInductor): ASE calculator, LAMMPS pair_nequip, batches.
 COMPILE_TARGETS = ('ase', 'pair_nequip', 'batch')
@@ -306,47 +307,32 @@ class NequipTrainCalculation(CalcJob):
         )
         spec.output('config', valid_type=orm.Dict, required=False, help='The full config nequip-train ran with.')
 
-        spec.exit_code(
-            302,
+        declare(
+            spec,
             'ERROR_OUTPUT_FILES_MISSING',
-            invalidates_cache=True,
-            message='The job did not write {files}: see nequip_train.err and nequip_package.out.',
+            'The job did not write {files}: see nequip_train.err and nequip_package.out.',
         )
-        spec.exit_code(
-            303,
-            'ERROR_TRAINING_FAILED',
-            invalidates_cache=True,
-            message='nequip-train stopped with an error: {message}',
+        declare(spec, 'ERROR_TRAINING_FAILED', 'nequip-train stopped with an error: {message}')
+        declare(
+            spec, 'ERROR_COMPILATION_FAILED', 'nequip-compile did not write the compiled model: see nequip_compile.out.'
         )
-        spec.exit_code(
-            304,
-            'ERROR_COMPILATION_FAILED',
-            invalidates_cache=True,
-            message='nequip-compile did not write the compiled model: see nequip_compile.out.',
-        )
-        spec.exit_code(
-            305,
+        declare(
+            spec,
             'ERROR_NO_VALIDATION_METRICS',
-            invalidates_cache=True,
-            message='No epoch was validated with a finite loss, so there is no best model: {message}',
+            'No epoch was validated with a finite loss, so there is no best model: {message}',
         )
-        spec.exit_code(
-            400,
+        declare(
+            spec,
             'ERROR_OUT_OF_WALLTIME',
-            invalidates_cache=True,
-            message='The training ran out of wall time ({message}); the last checkpoint is attached to resume from.',
+            'The training ran out of wall time ({message}); the last checkpoint is attached to resume from.',
         )
-        spec.exit_code(
-            410,
+        declare(
+            spec,
             'ERROR_NON_FINITE_LOSS',
-            invalidates_cache=True,
-            message='The loss became NaN or infinite ({message}): the learning rate is likely too high.',
+            'The loss became NaN or infinite ({message}): the learning rate is likely too high.',
         )
-        spec.exit_code(
-            420,
-            'ERROR_OUT_OF_MEMORY',
-            invalidates_cache=True,
-            message='The training ran out of memory ({message}): a smaller batch size may fit.',
+        declare(
+            spec, 'ERROR_OUT_OF_MEMORY', 'The training ran out of memory ({message}): a smaller batch size may fit.'
         )
 
     def _starting_point(self) -> StartingPoint:

@@ -10,6 +10,7 @@ from aiida.common import datastructures
 from aiida.engine import CalcJob
 
 from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.science.extxyz import write_extxyz
 from aiida_mlipgen.science.fingerprints import with_fingerprint
 
@@ -94,23 +95,10 @@ class TeacherLabelCalculation(CalcJob):
             help='The frames the teacher labelled (energy eV, forces eV/A, stress eV/A^3); `batch_index` in info.',
         )
         spec.output('failures', valid_type=orm.Dict, help='Batch index -> why the teacher could not label that frame.')
-        spec.exit_code(
-            300,
-            'ERROR_OUTPUT_FILES_MISSING',
-            invalidates_cache=True,
-            message='mlipgen-teacher-label did not write {files}: {message}',
-        )
-        spec.exit_code(
-            301,
-            'ERROR_TEACHER_UNAVAILABLE',
-            invalidates_cache=True,
-            message='The teacher could not be built: {message}',
-        )
-        spec.exit_code(
-            302,
-            'ERROR_OUTPUT_FILES_UNREADABLE',
-            invalidates_cache=True,
-            message='The output of mlipgen-teacher-label could not be read: {message}',
+        declare(spec, 'ERROR_OUTPUT_FILES_MISSING', 'mlipgen-teacher-label did not write {files}: {message}')
+        declare(spec, 'ERROR_TEACHER_UNAVAILABLE', 'The teacher could not be built: {message}')
+        declare(
+            spec, 'ERROR_OUTPUT_FILES_UNREADABLE', 'The output of mlipgen-teacher-label could not be read: {message}'
         )
 
     def prepare_for_submission(self, folder):

@@ -175,8 +175,8 @@ def _loop_sections(loop: orm.ProcessNode, directory: Path, figure_dir: Path) -> 
             'dft_calls_total',
         ]
         sections.append(_table([[_fmt(row.get(key)) for key in columns] for row in rows], columns))
-    selection = loop.inputs.selection.get_dict() if 'selection' in loop.inputs else {}
-    trust = (selection['force_trust_lo'], selection['force_trust_hi']) if 'force_trust_lo' in selection else None
+    levels = loop.inputs.trust_levels.get_dict() if 'trust_levels' in loop.inputs else {}
+    trust = (levels['force_trust_lo'], levels['force_trust_hi']) if 'force_trust_lo' in levels else None
     deviations = {}
     for label, node in _called(loop, 'explore_iteration_'):
         identifiers.append((label, node))

@@ -4,7 +4,7 @@ One MD run per condition (structure, temperature, pressure). The MD is driven by
 committee mean; every ``stride`` steps all members are evaluated on the current frame (member 0's
 result is reused, so a check costs N - 1 extra evaluations), the frame is classified with
 :mod:`aiida_mlipgen.science.selection`, and the run stops early when the max force deviation stays
-at or above ``trust_hi`` for ``stop_after`` consecutive checks, or a prediction is not finite.
+at or above ``force_trust_hi`` for ``stop_after`` consecutive checks, or a prediction is not finite.
 Units: K, GPa, fs; energies eV, forces eV/A, stresses eV/A^3 (ASE convention).
 """
 
@@ -190,7 +190,7 @@ def run_condition(
             if step % settings.stride:
                 continue
             deviation = atoms.calc.committee_prediction(atoms).frame_deviation(0)
-            (frame_class,) = classify_frames([deviation], settings.criteria)
+            (frame_class,) = classify_frames([deviation], settings.trust_levels)
             frame = _sampled_frame(atoms, condition, step, settings)
             for name in ('max_force_deviation', 'mean_force_deviation', 'energy_deviation_per_atom'):
                 frame.info[name] = getattr(deviation, name)
@@ -205,11 +205,11 @@ def run_condition(
                 result.stopped_early = True
                 result.stop_reason = f'non-finite committee predictions or temperature at step {step}'
                 break
-            above_hi = above_hi + 1 if deviation.max_force_deviation >= settings.criteria.force.hi else 0
+            above_hi = above_hi + 1 if deviation.max_force_deviation >= settings.trust_levels.force.hi else 0
             if above_hi >= settings.stop_after:
                 result.stopped_early = True
                 result.stop_reason = (
-                    f'max force deviation >= trust_hi ({settings.criteria.force.hi} eV/A) for '
+                    f'max force deviation >= force_trust_hi ({settings.trust_levels.force.hi} eV/A) for '
                     f'{above_hi} consecutive checks (every {settings.stride} steps), stopped at step {step}'
                 )
                 break

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from aiida_mlipgen.science.contract import condition_label
 from aiida_mlipgen.science.extxyz import write_extxyz
 
 #: Built-in teachers that can stand in for a model (known answers: a teacher against its own labels).
@@ -179,7 +180,7 @@ def run_nve_task(potential: Potential, task: dict, base: Path, summary_file: Pat
         if potential.committee is not None:
             potential.committee.check_species([atoms])
         for index, temperature in enumerate(settings['temperatures_K']):
-            label = f'{name}_{int(round(float(temperature)))}K'
+            label = condition_label(name, float(temperature))
             start = time.perf_counter()
             trace = run_nve(
                 atoms,

@@ -13,12 +13,15 @@ Example (YAML; every key not marked optional is required)::
     driver: member0                  # optional: member0 (default) | mean
     thermostat_damping_fs: 100       # optional: Langevin 1/friction, Nose-Hoover tdamp
     barostat_damping_fs: 1000        # optional: MTK pdamp
-    trust_lo: 0.05                   # optional, eV/A, max force deviation
-    trust_hi: 0.15                   # optional, eV/A
-    energy_trust_per_atom: [lo, hi]  # optional, eV/atom
-    stress_trust_GPa: [lo, hi]       # optional, GPa
-    stop_after: 5                    # optional: consecutive checks above trust_hi that stop a run
+    force_trust_lo: 0.05             # optional, eV/A, max force deviation
+    force_trust_hi: 0.15             # optional, eV/A
+    energy_trust_lo: 0.01            # optional, eV/atom, with energy_trust_hi
+    energy_trust_hi: 0.05            # optional, eV/atom
+    stress_trust_lo: 0.5             # optional, GPa, with stress_trust_hi
+    stress_trust_hi: 2.0             # optional, GPa
+    stop_after: 5                    # optional: consecutive checks above force_trust_hi that stop a run
     seed: 0                          # optional: velocities and Langevin noise (+ condition index)
+    # The trust-level keys are those of aiida_mlipgen.science.contract.TrustLevels, as everywhere.
     write_frames: all                # optional: all | candidates (sampled frames written)
     full_trajectory: false           # optional: also write every `trajectory_interval` steps
     trajectory_interval: 1           # optional
@@ -36,12 +39,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from aiida_mlipgen.science.selection import (
-    DEFAULT_FORCE_TRUST_HI,
-    DEFAULT_FORCE_TRUST_LO,
-    SelectionCriteria,
-    TrustWindow,
-)
+from aiida_mlipgen.science.contract import TRUST_KEYS, TrustLevels, check_structure_name, condition_label
 
 NVT_ENSEMBLES = ('nvt-langevin', 'nvt-nose-hoover')
 NPT_ENSEMBLES = ('npt-mtk', 'npt-mtk-isotropic')
@@ -55,10 +53,7 @@ OPTIONAL_KEYS = (
     'driver',
     'thermostat_damping_fs',
     'barostat_damping_fs',
-    'trust_lo',
-    'trust_hi',
-    'energy_trust_per_atom',
-    'stress_trust_GPa',
+    *TRUST_KEYS,
     'stop_after',
     'seed',
     'write_frames',
@@ -80,10 +75,7 @@ class Condition:
     @property
     def label(self) -> str:
         """A name safe in file names and extxyz ``info``, e.g. ``si64_300K`` or ``si64_300K_5GPa``."""
-        label = f'{self.structure}_{self.temperature_K:g}K'
-        if self.pressure_GPa is not None:
-            label += f'_{self.pressure_GPa:g}GPa'
-        return label
+        return condition_label(self.structure, self.temperature_K, self.pressure_GPa)
 
 
 @dataclass
@@ -101,7 +93,7 @@ class ExplorationSettings:
     driver: str = 'member0'
     thermostat_damping_fs: float = 100.0
     barostat_damping_fs: float = 1000.0
-    criteria: SelectionCriteria = field(default_factory=SelectionCriteria)
+    trust_levels: TrustLevels = field(default_factory=TrustLevels)
     stop_after: int = 5
     seed: int = 0
     write_frames: str = 'all'
@@ -124,7 +116,6 @@ class ExplorationSettings:
 
     def as_dict(self) -> dict:
         """JSON-ready summary of the settings (structures by name and size)."""
-        criteria = self.criteria
         return {
             'models': [str(path) for path in self.models],
             'structures': {name: len(atoms) for name, atoms in self.structures.items()},
@@ -137,10 +128,7 @@ class ExplorationSettings:
             'driver': self.driver,
             'thermostat_damping_fs': self.thermostat_damping_fs,
             'barostat_damping_fs': self.barostat_damping_fs,
-            'trust_lo': criteria.force.lo,
-            'trust_hi': criteria.force.hi,
-            'energy_trust_per_atom': _window(criteria.energy_per_atom),
-            'stress_trust_GPa': _window(criteria.stress),
+            **self.trust_levels.to_dict(),
             'stop_after': self.stop_after,
             'seed': self.seed,
             'write_frames': self.write_frames,
@@ -148,10 +136,6 @@ class ExplorationSettings:
             'trajectory_interval': self.trajectory_interval,
             'device': self.device,
         }
-
-
-def _window(window: TrustWindow | None) -> list[float] | None:
-    return None if window is None else [window.lo, window.hi]
 
 
 def _number(raw: Mapping, key: str, default=None, positive: bool = False) -> float:
@@ -201,8 +185,7 @@ def _read_structures(raw: Mapping, base: Path) -> dict[str, Atoms]:
         )
     structures = {}
     for name, filename in entries.items():
-        if not isinstance(name, str) or not name.replace('-', '').replace('_', '').isalnum():
-            raise ValueError(f'structure name {name!r} must be letters, digits, - and _ only')
+        check_structure_name(name)
         path = _resolve(str(filename), base)
         if not path.is_file():
             raise ValueError(f'structure `{name}`: file `{path}` does not exist')
@@ -212,20 +195,6 @@ def _read_structures(raw: Mapping, base: Path) -> dict[str, Atoms]:
         atoms.calc = None
         structures[name] = atoms
     return structures
-
-
-def _criteria(raw: Mapping) -> SelectionCriteria:
-    force = TrustWindow(
-        _number(raw, 'trust_lo', DEFAULT_FORCE_TRUST_LO), _number(raw, 'trust_hi', DEFAULT_FORCE_TRUST_HI)
-    )
-    optional = {}
-    for key, name in (('energy_trust_per_atom', 'energy_per_atom'), ('stress_trust_GPa', 'stress')):
-        if raw.get(key) is not None:
-            pair = raw[key]
-            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                raise ValueError(f'`{key}` must be a [lo, hi] pair, got {pair!r}')
-            optional[name] = TrustWindow(_number({key: pair[0]}, key), _number({key: pair[1]}, key))
-    return SelectionCriteria(force=force, **optional)
 
 
 def parse_settings(raw: Mapping, base: Path = Path('.')) -> ExplorationSettings:
@@ -270,14 +239,14 @@ def parse_settings(raw: Mapping, base: Path = Path('.')) -> ExplorationSettings:
         raise ValueError(f'`full_trajectory` must be true or false, got {full_trajectory!r}')
 
     structures = _read_structures(raw, base)
-    criteria = _criteria(raw)
+    trust_levels = TrustLevels.from_dict({key: raw[key] for key in TRUST_KEYS if raw.get(key) is not None})
     for name, atoms in structures.items():
         if atoms.pbc.all() and atoms.cell.rank == 3:
             continue
         if ensemble in NPT_ENSEMBLES:
             raise ValueError(f'structure `{name}` is not periodic in 3D: NPT needs a full cell')
-        if criteria.stress is not None:
-            raise ValueError(f'structure `{name}` is not periodic in 3D: it has no stress for `stress_trust_GPa`')
+        if trust_levels.stress is not None:
+            raise ValueError(f'structure `{name}` is not periodic in 3D: it has no stress for `stress_trust_lo/hi`')
 
     return ExplorationSettings(
         models=model_paths,
@@ -291,7 +260,7 @@ def parse_settings(raw: Mapping, base: Path = Path('.')) -> ExplorationSettings:
         driver=_choice(raw, 'driver', DRIVERS, 'member0'),
         thermostat_damping_fs=_number(raw, 'thermostat_damping_fs', 100.0, positive=True),
         barostat_damping_fs=_number(raw, 'barostat_damping_fs', 1000.0, positive=True),
-        criteria=criteria,
+        trust_levels=trust_levels,
         stop_after=_integer(raw, 'stop_after', 5),
         seed=_integer(raw, 'seed', 0, minimum=0),
         write_frames=_choice(raw, 'write_frames', WRITE_FRAMES, 'all'),

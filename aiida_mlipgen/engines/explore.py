@@ -21,8 +21,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiida_mlipgen.science.contract import CANDIDATE
 from aiida_mlipgen.science.extxyz import write_extxyz, write_frame
-from aiida_mlipgen.science.selection import CANDIDATE, class_counts
+from aiida_mlipgen.science.selection import class_counts
 
 from .ase_md import ConditionResult, run_condition
 from .committee import Committee

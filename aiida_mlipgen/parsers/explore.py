@@ -30,8 +30,8 @@ class ExploreParser(Parser):
             if ExploreCalculation.STDERR_FILE in names:
                 stderr = retrieved.base.repository.get_object_content(ExploreCalculation.STDERR_FILE)
             if 'error:' in stderr:
-                return self.exit_codes.ERROR_BAD_INPUT.format(message=stderr.strip().splitlines()[-1])
-            return self.exit_codes.ERROR_MISSING_OUTPUT.format(filename=ExploreCalculation.STATISTICS_FILE)
+                return self.exit_codes.ERROR_INPUT_REFUSED.format(message=stderr.strip().splitlines()[-1])
+            return self.exit_codes.ERROR_OUTPUT_FILES_MISSING.format(filename=ExploreCalculation.STATISTICS_FILE)
         statistics = json.loads(retrieved.base.repository.get_object_content(ExploreCalculation.STATISTICS_FILE))
         self.out('statistics', orm.Dict(statistics))
 

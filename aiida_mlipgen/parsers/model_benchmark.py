@@ -27,18 +27,20 @@ class ModelBenchmarkParser(Parser):
         stderr = self._text(calculation.STDERR_FILE) or ''
         for line in stderr.splitlines():
             if line.startswith(ENGINE_ERROR_PREFIX):
-                return self.exit_codes.ERROR_BAD_INPUT.format(message=line[len(ENGINE_ERROR_PREFIX) :].strip())
+                return self.exit_codes.ERROR_INPUT_REFUSED.format(message=line[len(ENGINE_ERROR_PREFIX) :].strip())
         why = stderr.strip().splitlines()[-1] if stderr.strip() else f'see {calculation.STDOUT_FILE}'
         temporary = Path(kwargs.get('retrieved_temporary_folder') or '/nonexistent')
 
         if 'nve' in self.node.inputs:
             text = self._text(calculation.NVE_FILE)
             if text is None:
-                return self.exit_codes.ERROR_MISSING_OUTPUT.format(filename=calculation.NVE_FILE, message=why)
+                return self.exit_codes.ERROR_OUTPUT_FILES_MISSING.format(filename=calculation.NVE_FILE, message=why)
             try:
                 self.out('nve', orm.Dict(json.loads(text)))
             except json.JSONDecodeError as exception:
-                return self.exit_codes.ERROR_UNREADABLE_OUTPUT.format(filename=calculation.NVE_FILE, message=exception)
+                return self.exit_codes.ERROR_OUTPUT_FILES_UNREADABLE.format(
+                    filename=calculation.NVE_FILE, message=exception
+                )
             frames_file = temporary / calculation.NVE_FRAMES_FILE
             if frames_file.is_file() and frames_file.stat().st_size:
                 self.out('nve_frames', DatasetData(filepath=frames_file))
@@ -46,15 +48,17 @@ class ModelBenchmarkParser(Parser):
         if 'frames' in self.node.inputs:
             predictions = temporary / calculation.PREDICTIONS_FILE
             if not predictions.is_file():
-                return self.exit_codes.ERROR_MISSING_OUTPUT.format(filename=calculation.PREDICTIONS_FILE, message=why)
+                return self.exit_codes.ERROR_OUTPUT_FILES_MISSING.format(
+                    filename=calculation.PREDICTIONS_FILE, message=why
+                )
             try:
                 dataset = DatasetData(filepath=predictions)
             except Exception as exception:  # ASE raises many kinds of errors for malformed extxyz
-                return self.exit_codes.ERROR_UNREADABLE_OUTPUT.format(
+                return self.exit_codes.ERROR_OUTPUT_FILES_UNREADABLE.format(
                     filename=calculation.PREDICTIONS_FILE, message=exception
                 )
             if dataset.num_frames != self.node.inputs.frames.num_frames:
-                return self.exit_codes.ERROR_UNREADABLE_OUTPUT.format(
+                return self.exit_codes.ERROR_OUTPUT_FILES_UNREADABLE.format(
                     filename=calculation.PREDICTIONS_FILE, message='it holds fewer frames than were given'
                 )
             self.out('predictions', dataset)

@@ -3,8 +3,8 @@
 The frames come from exploration with their committee deviations in ``atoms.info`` (keys of
 :class:`~.deviations.FrameDeviation`: ``max_force_deviation`` eV/A, ``energy_deviation_per_atom``
 eV/atom, ``stress_deviation`` eV/A^3) and the exploration ``condition`` they were sampled under
-(a string such as ``'Si8_T1500_P0'``). :func:`select_candidates_from_frames` classifies them with
-:mod:`.selection`'s rule, drops candidates that are near-duplicates of the training set, fills the
+(:func:`~.contract.condition_label`, such as ``'si8_1500K'``). :func:`select_candidates_from_frames`
+classifies them with :mod:`.selection`'s rule, drops candidates that are near-duplicates of the training set, fills the
 budget by farthest-point sampling (or DP-GEN's random cut) and reports statistics per condition.
 """
 
@@ -16,9 +16,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 from ase import Atoms
 
+from .contract import (
+    CANDIDATE,
+    CONDITION_KEY,
+    ENERGY_DEVIATION_PER_ATOM,
+    MAX_FORCE_DEVIATION,
+    STRESS_DEVIATION,
+    STRUCTURE_KEY,
+)
 from .descriptors import DescriptorSettings, descriptor_matrix
 from .selection import (
-    CANDIDATE,
     SelectionParameters,
     classify_deviations,
     deviation_histogram,
@@ -28,14 +35,6 @@ from .selection import (
     statistics_by_condition,
 )
 
-#: ``atoms.info`` key of the exploration condition of a frame.
-CONDITION_KEY = 'condition'
-#: ``atoms.info`` key of the exploration structure a frame comes from (its own trust window, if fitted).
-STRUCTURE_KEY = 'structure'
-#: ``atoms.info`` keys of the three deviation measures.
-FORCE_KEY = 'max_force_deviation'
-ENERGY_KEY = 'energy_deviation_per_atom'
-STRESS_KEY = 'stress_deviation'
 #: Bins of the max-force-deviation histogram per force window hi: 20 bins on [0, 2 hi].
 HISTOGRAM_BINS = 20
 
@@ -105,13 +104,13 @@ def _classify(
     """Classes of the frames, each under the force window of the structure it was explored from."""
     if not parameters.force_trust_lo_per_structure:
         return classify_deviations(
-            forces, parameters.criteria, energy_deviation_per_atom=energies, stress_deviation=stresses
+            forces, parameters.trust_levels, energy_deviation_per_atom=energies, stress_deviation=stresses
         )
     structures = [atoms.info.get(STRUCTURE_KEY) for atoms in frames]
     classes: list[str] = [''] * len(frames)
     for structure in set(structures):
         indices = [index for index, name in enumerate(structures) if name == structure]
-        criteria = replace(parameters.criteria, force=parameters.force_window(structure))
+        criteria = replace(parameters.trust_levels, force=parameters.force_window(structure))
         group = classify_deviations(
             forces[indices],
             criteria,
@@ -149,10 +148,10 @@ def select_candidates_from_frames(
     frames = list(frames)
     if not frames:
         raise ValueError('there are no explored frames to select from')
-    criteria = parameters.criteria
-    forces = _info_values(frames, FORCE_KEY, 'eV/A')
-    energies = _info_values(frames, ENERGY_KEY, 'eV/atom') if criteria.energy_per_atom else None
-    stresses = _info_values(frames, STRESS_KEY, 'eV/A^3') if criteria.stress else None
+    criteria = parameters.trust_levels
+    forces = _info_values(frames, MAX_FORCE_DEVIATION, 'eV/A')
+    energies = _info_values(frames, ENERGY_DEVIATION_PER_ATOM, 'eV/atom') if criteria.energy_per_atom else None
+    stresses = _info_values(frames, STRESS_DEVIATION, 'eV/A^3') if criteria.stress else None
     conditions = frame_conditions(frames)
     classes = _classify(frames, parameters, forces, energies, stresses)
     candidates = [index for index, name in enumerate(classes) if name == CANDIDATE]

@@ -1,14 +1,16 @@
 """When to stop active learning, and why (after DPGEN2's exploration convergence check,
 https://docs.deepmodeling.com/projects/dpgen2/).
 
-DPGEN2's rule: the accurate fraction of the last exploration is >= ``conv_accuracy`` for every
-condition; optionally also a target test force RMSE. Otherwise the loop stops when the DFT budget,
-the iterations, or the supply of new candidates runs out.
+DPGEN2's rule (its ``conv_accuracy``): the accurate fraction of the last exploration is >=
+``min_accurate_fraction`` for every condition; optionally also a target test force RMSE. Otherwise the
+loop stops when the DFT budget, the iterations, or the supply of new candidates runs out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .contract import DEFAULT_MIN_ACCURATE_FRACTION, check_accurate_fraction
 
 #: Stop reasons, as recorded in the loop's outputs and report.
 CONVERGED = 'converged'
@@ -28,22 +30,21 @@ STOP_REASONS = {
 class StoppingCriteria:
     """Thresholds of the stopping rules.
 
-    conv_accuracy: accurate fraction needed in every condition (DPGEN2: 0.9).
+    min_accurate_fraction: accurate fraction needed in every condition (DPGEN2: 0.9).
     target_force_rmse: test force RMSE (eV/A) that must also be reached; None: not required.
     max_iterations: iterations at most (10 in the active_learning protocol; docs/active_learning.md).
     max_dft_calls: DFT labels at most, initial set included; None: no budget.
     max_dft_core_hours: DFT core-hours at most (requested cores x job wall time); None: no budget.
     """
 
-    conv_accuracy: float = 0.9
+    min_accurate_fraction: float = DEFAULT_MIN_ACCURATE_FRACTION
     target_force_rmse: float | None = None
     max_iterations: int = 10
     max_dft_calls: int | None = None
     max_dft_core_hours: float | None = None
 
     def __post_init__(self):
-        if not 0 < self.conv_accuracy <= 1:
-            raise ValueError(f'conv_accuracy must be in (0, 1], got {self.conv_accuracy}')
+        check_accurate_fraction(self.min_accurate_fraction)
         if self.max_iterations < 1:
             raise ValueError(f'max_iterations must be >= 1, got {self.max_iterations}')
         if self.max_dft_calls is not None and self.max_dft_calls < 1:
@@ -75,7 +76,7 @@ def stop_before_labelling(
     Every rule is applied here, before the candidates are labelled, so that a loop never ends with
     labels that no committee was trained on: the committee it returns matches the dataset it returns.
 
-    :param accurate_everywhere: whether every condition of the last exploration reached ``conv_accuracy``
+    :param accurate_everywhere: whether every condition of the last exploration reached ``min_accurate_fraction``
         (``statistics['converged']`` of ``select_candidates``, DPGEN2's rule).
     :param test_force_rmse: force RMSE (eV/A) of the current committee on the held-out test set.
     :param dft_calls: DFT labels computed so far (including failed ones: they cost the same).

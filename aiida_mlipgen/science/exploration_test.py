@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .selection import FAILED
+from .contract import FAILED
 
 
 @dataclass(frozen=True)

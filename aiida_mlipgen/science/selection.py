@@ -1,8 +1,9 @@
 """Candidate selection: trust windows on committee deviations, statistics, diverse subsets.
 
-Classification (DP-GEN's trust levels; Y. Zhang et al., DP-GEN, Comput. Phys. Commun. 253, 107206 (2020)): with a window [lo, hi) on each enabled
-measure (max force deviation in eV/A always; energy deviation per atom in eV/atom and stress
-deviation in GPa optionally), a frame is
+Classification (DP-GEN's trust levels, Y. Zhang et al., Comput. Phys. Commun. 253, 107206 (2020); the
+windows are :class:`~.contract.TrustLevels`): with a window [lo, hi) on each enabled measure (max force
+deviation in eV/A always; energy deviation per atom in eV/atom and stress deviation in GPa optionally),
+a frame is
 
 * ``failed`` when any enabled measure is >= its hi, or is not finite (the model blew up),
 * ``candidate`` otherwise, when any enabled measure is >= its lo,
@@ -25,71 +26,18 @@ from dataclasses import dataclass
 import numpy as np
 from ase import units
 
+from .contract import (
+    CLASSES,
+    DEFAULT_MIN_ACCURATE_FRACTION,
+    MIN_ACCURATE_FRACTION_KEY,
+    TRUST_KEYS,
+    TrustLevels,
+    TrustWindow,
+    check_accurate_fraction,
+    validate_trust_window,
+)
 from .descriptors import DescriptorSettings
 from .deviations import FrameDeviation
-
-ACCURATE = 'accurate'
-CANDIDATE = 'candidate'
-FAILED = 'failed'
-#: The classes, in order of increasing deviation.
-CLASSES = (ACCURATE, CANDIDATE, FAILED)
-
-#: DP-GEN's example trust window on the max force deviation, eV/A.
-DEFAULT_FORCE_TRUST_LO = 0.05
-DEFAULT_FORCE_TRUST_HI = 0.15
-#: DPGEN2's convergence rule: accurate fraction at least this for every exploration condition.
-DEFAULT_CONVERGED_ACCURATE_FRACTION = 0.9
-
-
-def validate_trust_window(lo: float, hi: float, name: str = 'trust window') -> None:
-    """Raise ``ValueError`` unless ``0 <= lo < hi`` and both are finite numbers."""
-    for label, value in (('lo', lo), ('hi', hi)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ValueError(f'{name}: {label} must be a number, got {value!r}')
-        if not math.isfinite(value):
-            raise ValueError(f'{name}: {label} must be finite, got {value}')
-        if value < 0:
-            raise ValueError(f'{name}: {label} must be non-negative, got {value}')
-    if lo >= hi:
-        raise ValueError(f'{name}: lo ({lo}) must be smaller than hi ({hi})')
-
-
-@dataclass(frozen=True)
-class TrustWindow:
-    """Half-open window [lo, hi) on one deviation measure (units those of the measure)."""
-
-    lo: float
-    hi: float
-
-    def __post_init__(self):
-        validate_trust_window(self.lo, self.hi)
-
-
-@dataclass(frozen=True)
-class SelectionCriteria:
-    """Trust windows of the enabled measures.
-
-    :param force: window on the max force deviation, eV/A (always enabled).
-    :param energy_per_atom: optional window on the energy deviation per atom, eV/atom.
-    :param stress: optional window on the stress deviation, GPa.
-    """
-
-    force: TrustWindow = TrustWindow(DEFAULT_FORCE_TRUST_LO, DEFAULT_FORCE_TRUST_HI)
-    energy_per_atom: TrustWindow | None = None
-    stress: TrustWindow | None = None
-
-    def __post_init__(self):
-        # Accept (lo, hi) pairs, e.g. from a dictionary of workflow inputs.
-        for name in ('force', 'energy_per_atom', 'stress'):
-            value = getattr(self, name)
-            if value is None and name != 'force':
-                continue
-            if isinstance(value, TrustWindow):
-                continue
-            if isinstance(value, (list, tuple)) and len(value) == 2:
-                object.__setattr__(self, name, TrustWindow(*value))
-                continue
-            raise ValueError(f'the {name} trust window must be a TrustWindow or a (lo, hi) pair, got {value!r}')
 
 
 def _classify_measure(values: np.ndarray, window: TrustWindow) -> np.ndarray:
@@ -110,7 +58,7 @@ def _as_measure(values, num_frames: int, name: str) -> np.ndarray:
 
 def classify_deviations(
     max_force_deviation: Sequence[float] | np.ndarray,
-    criteria: SelectionCriteria | None = None,
+    criteria: TrustLevels | None = None,
     energy_deviation_per_atom: Sequence[float] | np.ndarray | None = None,
     stress_deviation: Sequence[float] | np.ndarray | None = None,
 ) -> list[str]:
@@ -124,7 +72,7 @@ def classify_deviations(
     :raises ValueError: when an enabled measure is missing, has the wrong length, or is not finite
         for any frame (a measure that was never computed, rather than a model that blew up).
     """
-    criteria = criteria or SelectionCriteria()
+    criteria = criteria or TrustLevels()
     forces = np.asarray(max_force_deviation, dtype=float).reshape(-1)
     num_frames = forces.shape[0]
     levels = _classify_measure(forces, criteria.force)
@@ -144,7 +92,7 @@ def classify_deviations(
     return [CLASSES[level] for level in levels]
 
 
-def classify_frames(deviations: Sequence[FrameDeviation], criteria: SelectionCriteria | None = None) -> list[str]:
+def classify_frames(deviations: Sequence[FrameDeviation], criteria: TrustLevels | None = None) -> list[str]:
     """:func:`classify_deviations` on the :class:`FrameDeviation` of each frame."""
     return classify_deviations(
         [deviation.max_force_deviation for deviation in deviations],
@@ -189,11 +137,10 @@ def statistics_by_condition(classes: Sequence[str], conditions: Sequence[str]) -
 
 def is_converged(
     statistics: Mapping[str, Mapping[str, float]],
-    min_accurate_fraction: float = DEFAULT_CONVERGED_ACCURATE_FRACTION,
+    min_accurate_fraction: float = DEFAULT_MIN_ACCURATE_FRACTION,
 ) -> bool:
     """DPGEN2's rule: every condition (``'all'`` excluded) has an accurate fraction >= the minimum."""
-    if not 0 < min_accurate_fraction <= 1:
-        raise ValueError(f'min_accurate_fraction must be in (0, 1], got {min_accurate_fraction}')
+    check_accurate_fraction(min_accurate_fraction)
     per_condition = [counts for condition, counts in statistics.items() if condition != 'all']
     if not per_condition:
         raise ValueError('no per-condition statistics to judge convergence on')
@@ -353,26 +300,16 @@ def _integer(parameters: Mapping, key: str, default: int, minimum: int) -> int:
     return int(value)
 
 
-def _optional_window(parameters: Mapping, name: str, unit: str) -> TrustWindow | None:
-    lo, hi = parameters.get(f'{name}_trust_lo'), parameters.get(f'{name}_trust_hi')
-    if lo is None and hi is None:
-        return None
-    if lo is None or hi is None:
-        raise ValueError(f'give both {name}_trust_lo and {name}_trust_hi ({unit}), or neither')
-    validate_trust_window(lo, hi, name=f'{name} trust window ({unit})')
-    return TrustWindow(float(lo), float(hi))
-
-
 @dataclass(frozen=True)
 class SelectionParameters:
     """Everything that decides which explored frames are labelled; see :func:`parse_selection_parameters`."""
 
-    criteria: SelectionCriteria
+    trust_levels: TrustLevels
     max_selected: int = DEFAULT_MAX_SELECTED
     duplicate_threshold: float = DEFAULT_DUPLICATE_THRESHOLD
     method: str = 'fps'
     seed: int = 0
-    min_accurate_fraction: float = DEFAULT_CONVERGED_ACCURATE_FRACTION
+    min_accurate_fraction: float = DEFAULT_MIN_ACCURATE_FRACTION
     descriptor: Mapping | None = None
     force_trust_lo_per_structure: Mapping[str, float] | None = None
 
@@ -380,84 +317,70 @@ class SelectionParameters:
         """The force window of frames explored from ``structure``: its own lower level if one was fitted."""
         levels = self.force_trust_lo_per_structure or {}
         if structure is None or structure not in levels:
-            return self.criteria.force
-        return TrustWindow(levels[structure], self.criteria.force.hi)
+            return self.trust_levels.force
+        return TrustWindow(levels[structure], self.trust_levels.force.hi)
 
     def as_dict(self) -> dict:
-        """The parameters with every default filled in, in the flat form :func:`parse_selection_parameters` reads."""
+        """Every setting with its default filled in: the selection keys, the trust levels, the accurate fraction."""
         values = {
-            'force_trust_lo': self.criteria.force.lo,
-            'force_trust_hi': self.criteria.force.hi,
+            **self.trust_levels.to_dict(),
             'max_selected': self.max_selected,
             'duplicate_threshold': self.duplicate_threshold,
             'method': self.method,
             'seed': self.seed,
-            'min_accurate_fraction': self.min_accurate_fraction,
+            MIN_ACCURATE_FRACTION_KEY: self.min_accurate_fraction,
             'descriptor': dict(self.descriptor or {}),
         }
         if self.force_trust_lo_per_structure:
             values['force_trust_lo_per_structure'] = dict(self.force_trust_lo_per_structure)
-        for name, window in (('energy', self.criteria.energy_per_atom), ('stress', self.criteria.stress)):
-            if window is not None:
-                values[f'{name}_trust_lo'], values[f'{name}_trust_hi'] = window.lo, window.hi
         return values
 
 
-#: Keys :func:`parse_selection_parameters` accepts.
-SELECTION_PARAMETER_KEYS = (
-    'force_trust_lo',
-    'force_trust_hi',
-    'energy_trust_lo',
-    'energy_trust_hi',
-    'stress_trust_lo',
-    'stress_trust_hi',
-    'max_selected',
-    'duplicate_threshold',
-    'method',
-    'seed',
-    'min_accurate_fraction',
-    'descriptor',
-    'force_trust_lo_per_structure',
-)
+#: Keys :func:`parse_selection_parameters` accepts in ``parameters``.
+SELECTION_PARAMETER_KEYS = ('max_selected', 'duplicate_threshold', 'method', 'seed', 'descriptor')
 
 
-def parse_selection_parameters(parameters: Mapping | None = None) -> SelectionParameters:
-    """Validate a flat dictionary of selection parameters and fill in the defaults.
+def parse_selection_parameters(
+    parameters: Mapping | None = None,
+    trust_levels: Mapping | TrustLevels | None = None,
+    min_accurate_fraction: float = DEFAULT_MIN_ACCURATE_FRACTION,
+    force_trust_lo_per_structure: Mapping[str, float] | None = None,
+) -> SelectionParameters:
+    """Validate the selection settings and fill in the defaults.
 
     Work chains call this in their input validator, so bad windows are refused before any job runs.
 
-    Keys (all optional): ``force_trust_lo`` / ``force_trust_hi`` (eV/A, default 0.05 / 0.15, DP-GEN),
-    ``energy_trust_lo`` / ``energy_trust_hi`` (eV/atom) and ``stress_trust_lo`` / ``stress_trust_hi``
-    (GPa) to enable those windows, ``max_selected`` (>= 1, default 50), ``duplicate_threshold``
-    (descriptor distance, default 0.02), ``method`` (``'fps'`` or ``'random'``), ``seed`` (of the
-    random cut), ``min_accurate_fraction`` (DPGEN2's convergence rule, default 0.9) and
-    ``descriptor`` (a dictionary of :class:`~.descriptors.DescriptorSettings` keys but ``species``)
-    and ``force_trust_lo_per_structure`` (exploration structure -> its own lower force level, eV/A,
-    below ``force_trust_hi``; the loop fits these when its trust window is adaptive).
-
-    :raises ValueError: naming the offending key: unknown keys, lo >= hi, negative or non-finite
-        values, ``max_selected < 1``, an unknown method or descriptor setting.
+    :param parameters: the selection's own keys (all optional): ``max_selected`` (>= 1, default 50),
+        ``duplicate_threshold`` (descriptor distance, default 0.02), ``method`` (``'fps'`` or ``'random'``),
+        ``seed`` (of the random cut) and ``descriptor`` (a dictionary of
+        :class:`~.descriptors.DescriptorSettings` keys but ``species``).
+    :param trust_levels: the trust windows (:class:`~.contract.TrustLevels` or its flat keys; default DP-GEN's
+        0.05/0.15 eV/A force window). They are shared with exploration, so they are given apart from
+        ``parameters``, never inside it.
+    :param min_accurate_fraction: DPGEN2's convergence rule, in (0, 1] (default 0.9).
+    :param force_trust_lo_per_structure: exploration structure -> its own lower force level (eV/A, below
+        ``force_trust_hi``); the loop fits these when its trust window is adaptive.
+    :raises ValueError: naming the offending key: unknown keys (trust levels or the accurate fraction inside
+        ``parameters`` among them), lo >= hi, negative or non-finite values, ``max_selected < 1``, an unknown
+        method or descriptor setting.
     """
     parameters = dict(parameters or {})
+    shared = sorted(set(parameters) & {*TRUST_KEYS, MIN_ACCURATE_FRACTION_KEY, 'force_trust_lo_per_structure'})
+    if shared:
+        raise ValueError(
+            f'selection parameters may not set {shared}: the trust levels and `{MIN_ACCURATE_FRACTION_KEY}` are '
+            'inputs of their own (`trust_levels`, `min_accurate_fraction`), shared with exploration'
+        )
     unknown = sorted(set(parameters) - set(SELECTION_PARAMETER_KEYS))
     if unknown:
         raise ValueError(f'unknown selection parameter(s) {unknown}; known: {list(SELECTION_PARAMETER_KEYS)}')
-    force_lo = parameters.get('force_trust_lo', DEFAULT_FORCE_TRUST_LO)
-    force_hi = parameters.get('force_trust_hi', DEFAULT_FORCE_TRUST_HI)
-    validate_trust_window(force_lo, force_hi, name='force trust window (eV/A)')
-    criteria = SelectionCriteria(
-        force=TrustWindow(float(force_lo), float(force_hi)),
-        energy_per_atom=_optional_window(parameters, 'energy', 'eV/atom'),
-        stress=_optional_window(parameters, 'stress', 'GPa'),
-    )
+    if not isinstance(trust_levels, TrustLevels):
+        trust_levels = TrustLevels.from_dict(trust_levels)
+    force_hi = trust_levels.force.hi
     method = parameters.get('method', 'fps')
     if method not in SELECTION_METHODS:
         raise ValueError(f'method must be one of {list(SELECTION_METHODS)}, got {method!r}')
-    min_accurate_fraction = _non_negative_number(
-        parameters, 'min_accurate_fraction', DEFAULT_CONVERGED_ACCURATE_FRACTION
-    )
-    if not 0 < min_accurate_fraction <= 1:
-        raise ValueError(f'min_accurate_fraction must be in (0, 1], got {min_accurate_fraction}')
+    min_accurate_fraction = check_accurate_fraction(min_accurate_fraction)
     descriptor = dict(parameters.get('descriptor') or {})
     unknown = sorted(set(descriptor) - set(DESCRIPTOR_KEYS))
     if unknown:
@@ -466,11 +389,11 @@ def parse_selection_parameters(parameters: Mapping | None = None) -> SelectionPa
         DescriptorSettings(species=('H',), **descriptor)
     except (TypeError, ValueError) as exception:
         raise ValueError(f'descriptor: {exception}') from exception
-    levels = dict(parameters.get('force_trust_lo_per_structure') or {})
+    levels = dict(force_trust_lo_per_structure or {})
     for structure, level in levels.items():
         validate_trust_window(level, force_hi, name=f'force trust window of structure `{structure}` (eV/A)')
     return SelectionParameters(
-        criteria=criteria,
+        trust_levels=trust_levels,
         force_trust_lo_per_structure={name: float(level) for name, level in levels.items()} or None,
         max_selected=_integer(parameters, 'max_selected', DEFAULT_MAX_SELECTED, minimum=1),
         duplicate_threshold=_non_negative_number(parameters, 'duplicate_threshold', DEFAULT_DUPLICATE_THRESHOLD),

@@ -18,8 +18,9 @@ from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
 from aiida_mlipgen.science import convergence
 from aiida_mlipgen.science.calibration import adaptive_settings
+from aiida_mlipgen.science.contract import TrustLevels
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.science.exploration_test import ExplorationTestSettings
-from aiida_mlipgen.science.selection import parse_selection_parameters
 from aiida_mlipgen.science.splitting import shared_frames
 from aiida_mlipgen.workflows.accounting import dft_calls, stage_accounting
 from aiida_mlipgen.workflows.active_learning_inputs import stopping_criteria, validate_inputs
@@ -35,7 +36,7 @@ from aiida_mlipgen.workflows.training import TrainingWorkChain
 #: Inputs of the stages that the loop sets itself, iteration by iteration.
 _LABEL_OWN = FRAME_PORTS
 _TRAIN_OWN = ('training_dataset', 'validation_dataset', 'parent_models')
-_EXPLORE_OWN = ('models', 'structures')
+_EXPLORE_OWN = ('models', 'structures', 'trust_levels')
 _EVALUATE_OWN = ('models', 'frames')
 
 
@@ -105,7 +106,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         spec.expose_inputs(
             BenchmarkWorkChain,
             namespace='benchmark',
-            exclude=('models', 'test_datasets', 'dft', 'teacher'),
+            exclude=('models', 'test_datasets', 'dft', 'teacher', 'trust_levels'),
             namespace_options={
                 'required': False,
                 'populate_defaults': False,
@@ -189,10 +190,18 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         )
         spec.input('split_seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of every split.')
         spec.input(
+            'trust_levels',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='The trust windows of the whole loop, handed to exploration (classes, early stop above '
+            'force_trust_hi) and to selection: force_trust_lo/hi (eV/A, default 0.05/0.15, DP-GEN), optional '
+            'energy_trust_lo/hi (eV/atom) and stress_trust_lo/hi (GPa).',
+        )
+        spec.input(
             'selection',
             valid_type=orm.Dict,
             default=lambda: orm.Dict({}),
-            help='Parameters of select_candidates (trust window eV/A, max_selected, method, ...).',
+            help='Parameters of select_candidates: max_selected, method, seed, duplicate_threshold, descriptor.',
         )
         spec.input(
             'exploration_schedule',
@@ -202,7 +211,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         )
         spec.input('max_iterations', valid_type=orm.Int, default=lambda: orm.Int(10), help='Iterations at most.')
         spec.input(
-            'conv_accuracy',
+            'min_accurate_fraction',
             valid_type=orm.Float,
             default=lambda: orm.Float(0.9),
             help='Converged when the accurate fraction reaches this in every exploration condition (DPGEN2).',
@@ -289,17 +298,15 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             required=False,
             help="The final committee's benchmark: every check's values, targets and pass/fail.",
         )
-        spec.exit_code(
-            402, 'ERROR_INITIAL_LABELLING_FAILED', message='The initial set could not be labelled: {message}'
-        )
-        spec.exit_code(
-            403,
+        declare(spec, 'ERROR_SUB_PROCESS_FAILED_INITIAL_LABELLING', 'The initial set could not be labelled: {message}')
+        declare(
+            spec,
             'ERROR_TEST_SET_OVERLAPS_TRAINING',
-            message='The test set shares {count} frame(s) with the training data: refusing to train on test frames.',
+            'The test set shares {count} frame(s) with the training data: refusing to train on test frames.',
         )
-        spec.exit_code(404, 'ERROR_TRAINING_FAILED', message='Committee training failed in iteration {iteration}.')
-        spec.exit_code(405, 'ERROR_EXPLORATION_FAILED', message='Exploration failed in iteration {iteration}.')
-        spec.exit_code(406, 'ERROR_CLASSICAL_SAMPLING_FAILED', message='Classical sampling of the seeds failed.')
+        declare(spec, 'ERROR_SUB_PROCESS_FAILED_TRAINING', 'Committee training failed in iteration {iteration}.')
+        declare(spec, 'ERROR_SUB_PROCESS_FAILED_EXPLORATION', 'Exploration failed in iteration {iteration}.')
+        declare(spec, 'ERROR_SUB_PROCESS_FAILED_CLASSICAL_SAMPLING', 'Classical sampling of the seeds failed.')
 
     @classmethod
     def get_protocol_filepath(cls):
@@ -362,13 +369,13 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         builder.explore = explore._inputs(prune=True)
         builder.evaluate = {'code': codes['evaluate'], **inputs.get('evaluate', {})}
         builder.seed_structures = seed_structures
-        for key in ('initial_set', 'split', 'selection', 'exploration_test', 'adaptive_trust'):
+        for key in ('initial_set', 'split', 'trust_levels', 'selection', 'exploration_test', 'adaptive_trust'):
             builder[key] = orm.Dict(inputs[key])
         if inputs.get('exploration_schedule'):
             builder.exploration_schedule = orm.List(inputs['exploration_schedule'])
         for key, node_type in (
             ('max_iterations', orm.Int),
-            ('conv_accuracy', orm.Float),
+            ('min_accurate_fraction', orm.Float),
             ('retrain_from_scratch_every', orm.Int),
             ('split_seed', orm.Int),
             ('max_dft_calls', orm.Int),
@@ -393,7 +400,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.validation = self.inputs.get('validation_dataset')
         self.ctx.test = self.inputs.get('test_dataset')
         self.ctx.exploration_test = self.inputs.get('exploration_test_dataset')
-        self.ctx.trust_levels = {}  # exploration structure -> fitted lower force level (eV/A), if adaptive
+        self.ctx.fitted_force_trust_lo = {}  # exploration structure -> fitted lower force level (eV/A), if adaptive
         self.ctx.exploration_structures = dict(
             self.inputs.get('exploration_structures') or self.inputs.get('seed_structures')
         )
@@ -420,7 +427,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         frames = self.ctx.initial_frames
         if 'classical' in self.ctx:
             if not self.ctx.classical.is_finished_ok:
-                return self.exit_codes.ERROR_CLASSICAL_SAMPLING_FAILED
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_CLASSICAL_SAMPLING
             frames = merge_datasets(generated=frames, classical=self.ctx.classical.outputs.dataset)
         process, inputs = self._labelling_inputs('label_initial_set')
         inputs.dataset = frames
@@ -432,7 +439,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.dft_calls += dft_calls(labelling)
         self.ctx.dft_core_hours += stage_accounting(labelling)['core_hours']
         if 'dataset' not in labelling.outputs:
-            return self.exit_codes.ERROR_INITIAL_LABELLING_FAILED.format(message=labelling.exit_message)
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_INITIAL_LABELLING.format(message=labelling.exit_message)
         self.ctx.reference = labelling.outputs.dataset
         fractions = self.inputs.split.get_dict()
         if self.ctx.test is not None:
@@ -493,7 +500,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.stages['train'] = node
         if not node.is_finished_ok:
             self._output_datasets()
-            return self.exit_codes.ERROR_TRAINING_FAILED.format(iteration=self.ctx.iteration)
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_TRAINING.format(iteration=self.ctx.iteration)
         self.ctx.models = dict(node.outputs.models)
         return None
 
@@ -513,10 +520,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         schedule = self.inputs.exploration_schedule.get_list() if 'exploration_schedule' in self.inputs else []
         if schedule:
             conditions = recursive_merge(conditions, schedule[min(iteration, len(schedule)) - 1])
-        # One trust window for the whole loop: exploration stops a run above the hi that selection uses.
-        window = self._window()
-        conditions.update(trust_lo=window.lo, trust_hi=window.hi)
         explore.conditions = orm.Dict(conditions)
+        # One set of trust levels for the whole loop: exploration stops a run above the hi that selection uses.
+        explore.trust_levels = self.inputs.trust_levels
         explore.metadata = {'call_link_label': f'explore_iteration_{iteration:02d}'}
         return ToContext(
             test_evaluation=self.submit(CommitteeEvaluateCalculation, **evaluate),
@@ -529,21 +535,23 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.stages['explore'] = self.ctx.exploration
         if not self.ctx.exploration.is_finished_ok:
             self._output_datasets()
-            return self.exit_codes.ERROR_EXPLORATION_FAILED.format(iteration=self.ctx.iteration)
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_EXPLORATION.format(iteration=self.ctx.iteration)
         explored = self.ctx.exploration.outputs.frames
         test_settings = ExplorationTestSettings.from_dict(self.inputs.exploration_test.get_dict())
         existing = self.ctx.exploration_test.num_frames if self.ctx.exploration_test is not None else 0
         num_conditions = len({atoms.info['condition'] for atoms in explored.get_atoms()})
         per_condition = test_settings.frames_per_condition(existing, num_conditions)
 
-        parameters = self._selection_parameters()
+        shared = {'trust_levels': self.inputs.trust_levels, 'min_accurate_fraction': self.inputs.min_accurate_fraction}
+        if self.ctx.fitted_force_trust_lo:
+            shared['force_trust_lo_per_structure'] = orm.Dict(dict(self.ctx.fitted_force_trust_lo))
         remaining = convergence.remaining_budget(self._criteria, self.ctx.dft_calls)
         if remaining is not None:
             per_condition = min(per_condition, remaining // max(num_conditions, 1))
             remaining -= per_condition * num_conditions
             if remaining > 0:
-                parameters['max_selected'] = min(parameters.get('max_selected', remaining), remaining)
-        self.ctx.selection = select_candidates(explored, orm.Dict(parameters), self.ctx.training)
+                shared['budget'] = orm.Int(remaining)
+        self.ctx.selection = select_candidates(explored, self.inputs.selection, self.ctx.training, **shared)
         self.ctx.test_frames = None
         if per_condition > 0:
             drawn = draw_exploration_test(
@@ -618,7 +626,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
                 evaluation.outputs.frames, orm.Dict(self._assessment_parameters())
             )
             fitted = self.ctx.exploration_report.get('fitted_force_trust_lo') or {}
-            self.ctx.trust_levels = {name: level for name, level in fitted.items() if level is not None}
+            self.ctx.fitted_force_trust_lo = {name: level for name, level in fitted.items() if level is not None}
         test_rmse = (
             self.ctx.exploration_report['forces_rmse_eV_per_A']
             if self.ctx.exploration_report is not None and 'forces_rmse_eV_per_A' in self.ctx.exploration_report
@@ -727,6 +735,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         inputs = AttributeDict(self.exposed_inputs(BenchmarkWorkChain, namespace='benchmark'))
         inputs.models = self.ctx.models
         inputs.test_datasets = {'fixed': self.ctx.test}
+        inputs.trust_levels = self.inputs.trust_levels  # frames the loop calls accurate are the benchmark's too
         if self.ctx.exploration_test is not None:
             inputs.test_datasets['exploration'] = self.ctx.exploration_test
         if 'label' in self.inputs and ('eos' in inputs or 'phonons' in inputs):
@@ -793,16 +802,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         return {label: dataset for label, dataset in known.items() if dataset is not None}
 
     def _window(self):
-        """The loop's fixed force trust window (eV/A), from ``selection``."""
-        return parse_selection_parameters(self.inputs.selection.get_dict()).criteria.force
-
-    def _selection_parameters(self) -> dict:
-        """``selection`` with the loop's convergence fraction and the fitted lower levels, if adaptive."""
-        parameters = self.inputs.selection.get_dict()
-        parameters['min_accurate_fraction'] = self._criteria.conv_accuracy
-        if self.ctx.trust_levels:
-            parameters['force_trust_lo_per_structure'] = dict(self.ctx.trust_levels)
-        return parameters
+        """The loop's fixed force trust window (eV/A), from ``trust_levels``."""
+        return TrustLevels.from_dict(self.inputs.trust_levels.get_dict()).force
 
     def _assessment_parameters(self) -> dict:
         """The window this iteration used, and the adaptive settings to fit the next one."""
@@ -811,7 +812,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         return {
             'force_trust_lo': window.lo,
             'force_trust_hi': window.hi,
-            'force_trust_lo_per_structure': dict(self.ctx.trust_levels),
+            'force_trust_lo_per_structure': dict(self.ctx.fitted_force_trust_lo),
             'adaptive': dataclasses.asdict(adaptive) if adaptive is not None else None,
         }
 

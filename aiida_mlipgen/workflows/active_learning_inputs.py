@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiida_mlipgen.science.calibration import adaptive_settings
+from aiida_mlipgen.science.contract import TRUST_KEYS
 from aiida_mlipgen.science.convergence import StoppingCriteria
 from aiida_mlipgen.science.exploration_test import ExplorationTestSettings
 from aiida_mlipgen.science.initial_set import InitialSetRecipe
@@ -17,7 +18,7 @@ def stopping_criteria(inputs) -> StoppingCriteria:
         return inputs[name].value if name in inputs else None
 
     return StoppingCriteria(
-        conv_accuracy=inputs['conv_accuracy'].value,
+        min_accurate_fraction=inputs['min_accurate_fraction'].value,
         target_force_rmse=optional('target_force_rmse'),
         max_iterations=inputs['max_iterations'].value,
         max_dft_calls=optional('max_dft_calls'),
@@ -61,13 +62,15 @@ def check_test_set(inputs) -> str | None:
 
 
 def check_settings(inputs) -> str | None:
-    """Stopping rules, selection parameters, initial-set recipe, split and schedule."""
+    """Stopping rules, trust levels, selection parameters, initial-set recipe, split and schedule."""
     try:
         stopping_criteria(inputs)
-        selection = parse_selection_parameters(inputs['selection'].get_dict())
+        selection = parse_selection_parameters(
+            inputs['selection'].get_dict(), inputs['trust_levels'].get_dict(), inputs['min_accurate_fraction'].value
+        )
         InitialSetRecipe.from_dict(inputs['initial_set'].get_dict())
         ExplorationTestSettings.from_dict(inputs['exploration_test'].get_dict())
-        adaptive_settings(inputs['adaptive_trust'].get_dict(), selection.criteria.force.hi)
+        adaptive_settings(inputs['adaptive_trust'].get_dict(), selection.trust_levels.force.hi)
     except (ValueError, TypeError) as exception:
         return str(exception)
     split = inputs['split'].get_dict()
@@ -78,6 +81,12 @@ def check_settings(inputs) -> str | None:
     schedule = inputs['exploration_schedule'].get_list() if 'exploration_schedule' in inputs else []
     if any(not isinstance(entry, dict) for entry in schedule):
         return '`exploration_schedule` must be a list of dicts of exploration conditions, one per iteration.'
+    shared = sorted({key for entry in schedule for key in entry} & set(TRUST_KEYS))
+    if shared:
+        return (
+            f'`exploration_schedule` may not set {shared}: one set of `trust_levels` serves exploration and '
+            'selection in every iteration.'
+        )
     if inputs['retrain_from_scratch_every'].value < 0:
         return '`retrain_from_scratch_every` must be >= 0 (0: always warm start).'
     return None

@@ -24,12 +24,14 @@ from aiida_mlipgen.calculations.benchmark import (
 from aiida_mlipgen.calculations.model_benchmark import ModelBenchmarkCalculation
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science.contract import TrustLevels
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.workflows.labelling import LabellingWorkChain
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
 #: The keys each check's settings may hold.
 CHECK_KEYS = {
-    'test_errors': {'trust_lo', 'targets'},
+    'test_errors': {'targets'},
     'nve': {
         'driver',
         'temperatures_K',
@@ -63,6 +65,15 @@ NVE_ENGINE_KEYS = (
 _MODEL_OWN = ('models', 'teacher', 'driver', 'frames', 'structures', 'nve')
 #: Ports of LabellingWorkChain that the work chain fills in itself.
 _DFT_OWN = ('structures', 'dataset', 'reference_dataset')
+
+
+def validate_trust_levels(value: orm.Dict, _) -> str | None:
+    """The trust levels (:class:`~aiida_mlipgen.science.contract.TrustLevels`), checked before anything runs."""
+    try:
+        TrustLevels.from_dict(value.get_dict())
+    except ValueError as exception:
+        return str(exception)
+    return None
 
 
 def _check_settings(name: str):
@@ -196,7 +207,7 @@ class BenchmarkWorkChain(ProtocolMixin, WorkChain):
             },
         )
         for name, help_text in (
-            ('test_errors', 'Test-set errors: `trust_lo` (eV/A) and `targets` (RMSE bounds).'),
+            ('test_errors', 'Test-set errors: `targets` (RMSE bounds); the false negatives use `trust_levels`.'),
             (
                 'nve',
                 'NVE stability: driver, temperatures_K, steps, timestep_fs, interval, frame_interval, seed, '
@@ -206,6 +217,15 @@ class BenchmarkWorkChain(ProtocolMixin, WorkChain):
             ('phonons', 'Phonons: supercell_matrix, distance_A, band_points, mesh and targets (mae_THz).'),
         ):
             spec.input(name, valid_type=orm.Dict, required=False, validator=_check_settings(name), help=help_text)
+        spec.input(
+            'trust_levels',
+            valid_type=orm.Dict,
+            required=False,
+            validator=validate_trust_levels,
+            help='Trust levels of the committee (force_trust_lo, force_trust_hi in eV/A): frames below force_trust_lo '
+            'are called accurate, for the false-negative rate of the test sets; default 0.05/0.15 (DP-GEN). The '
+            'active-learning loop passes its own.',
+        )
         spec.inputs.validator = validate_inputs
 
         spec.outline(
@@ -229,8 +249,8 @@ class BenchmarkWorkChain(ProtocolMixin, WorkChain):
         spec.output_namespace(
             'check_metrics', valid_type=orm.Dict, dynamic=True, help="Each check's metrics, by check and set."
         )
-        spec.exit_code(410, 'ERROR_MODEL_RUN_FAILED', message='The model run `{name}` failed: {message}')
-        spec.exit_code(411, 'ERROR_DFT_FAILED', message='The DFT reference `{name}` failed: {message}')
+        declare(spec, 'ERROR_SUB_PROCESS_FAILED_MODEL_RUN', 'The model run `{name}` failed: {message}')
+        declare(spec, 'ERROR_SUB_PROCESS_FAILED_DFT', 'The DFT reference `{name}` failed: {message}')
 
     @classmethod
     def get_protocol_filepath(cls):
@@ -281,6 +301,8 @@ class BenchmarkWorkChain(ProtocolMixin, WorkChain):
                 checks += ['nve'] + (['eos', 'phonons'] if 'pw' in codes or labelling_inputs else [])
         for name in checks:
             builder[name] = orm.Dict(inputs[name])
+        if 'test_errors' in checks and inputs.get('trust_levels'):
+            builder.trust_levels = orm.Dict(inputs['trust_levels'])
         if {'eos', 'phonons'} & set(checks):
             if labelling_inputs is not None:
                 dft = {key: value for key, value in dict(labelling_inputs).items() if key not in _DFT_OWN}
@@ -376,20 +398,22 @@ class BenchmarkWorkChain(ProtocolMixin, WorkChain):
         for name in self.ctx.model_runs:
             node = self.ctx[f'model_{name}']
             if not node.is_finished_ok:
-                return self.exit_codes.ERROR_MODEL_RUN_FAILED.format(
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_MODEL_RUN.format(
                     name=name, message=node.exit_message or node.process_state.value
                 )
         for name in self.ctx.dft_runs:
             node = self.ctx[f'dft_{name}']
             if not node.is_finished_ok:
-                return self.exit_codes.ERROR_DFT_FAILED.format(
+                return self.exit_codes.ERROR_SUB_PROCESS_FAILED_DFT.format(
                     name=name, message=node.exit_message or node.process_state.value
                 )
         return None
 
     def analyse_test_errors(self):
         for name in sorted(self.inputs.test_datasets):
-            results = holdout_errors(self.ctx[f'model_test_{name}'].outputs.predictions, self.inputs.test_errors)
+            shared = {'trust_levels': self.inputs.trust_levels} if 'trust_levels' in self.inputs else {}
+            predictions = self.ctx[f'model_test_{name}'].outputs.predictions
+            results = holdout_errors(predictions, self.inputs.test_errors, **shared)
             self._keep(f'test_errors_{name}', results)
 
     def analyse_nve(self):

@@ -16,12 +16,13 @@ from aiida_mlipgen.calculations.lammps_frames import (
     lammps_frames,
 )
 from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.science.contract import condition_label
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.workflows.classical_sampling_inputs import (
     check_md_settings,
     check_potential,
     check_structures,
     check_temperatures,
-    format_temperature,
     md_parameters,
     run_key,
 )
@@ -144,7 +145,7 @@ class ClassicalSamplingWorkChain(ProtocolMixin, WorkChain):
             required=False,
             help='Runs that failed: run key -> reason, exit status and process UUID (only when some failed).',
         )
-        spec.exit_code(401, 'ERROR_ALL_MD_FAILED', message='All {num_runs} MD runs failed: {reasons}')
+        declare(spec, 'ERROR_ALL_MD_FAILED', 'All {num_runs} MD runs failed: {reasons}')
 
     @classmethod
     def get_protocol_filepath(cls):
@@ -253,7 +254,7 @@ class ClassicalSamplingWorkChain(ProtocolMixin, WorkChain):
                 'structure': structure_key,
                 'temperature': temperature,
                 'timestep': self.inputs.timestep.value,
-                'condition': f'{structure_key}_T{format_temperature(temperature)}',
+                'condition': condition_label(structure_key, temperature),
             }
             nodes[f'{TRAJECTORY_PREFIX}{key}'] = node.outputs.trajectories
             nodes[f'{THERMO_PREFIX}{key}'] = node.outputs.time_dependent_computes

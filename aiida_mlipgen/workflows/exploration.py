@@ -13,6 +13,8 @@ from aiida_mlipgen.calculations.dataset_operations import merge_datasets
 from aiida_mlipgen.calculations.explore import ExploreCalculation, check_conditions
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science.contract import TrustLevels
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
 NPT_PREFIX = 'npt'
@@ -50,11 +52,23 @@ def merge_exploration_statistics(**statistics: orm.Dict) -> orm.Dict:
     )
 
 
+def validate_trust_levels(value, _) -> str | None:
+    """The trust levels of :class:`~aiida_mlipgen.science.contract.TrustLevels`, checked before any job."""
+    try:
+        TrustLevels.from_dict(value.get_dict())
+    except ValueError as exception:
+        return str(exception)
+    return None
+
+
 def validate_inputs(inputs, _) -> str | None:
     """The whole grid checked as the engine will check it, before any job."""
     if not {'conditions', 'models', 'structures'} <= set(inputs):
         return None
-    return check_conditions(inputs['conditions'].get_dict(), dict(inputs['structures']), dict(inputs['models']))
+    trust_levels = inputs['trust_levels'].get_dict() if 'trust_levels' in inputs else None
+    return check_conditions(
+        inputs['conditions'].get_dict(), dict(inputs['structures']), dict(inputs['models']), trust_levels
+    )
 
 
 def validate_positive(value, _) -> str | None:
@@ -75,7 +89,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         spec.expose_inputs(
             ExploreCalculation,
             namespace='explore',
-            exclude=('models', 'structures', 'conditions'),
+            exclude=('models', 'structures', 'conditions', 'trust_levels'),
             namespace_options={'help': 'Code and options of every exploration job.'},
         )
         spec.input_namespace('models', valid_type=ModelData, dynamic=True, help='The committee.')
@@ -86,7 +100,16 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
             'conditions',
             valid_type=orm.Dict,
             help='Grid and MD settings: temperatures_K (list), ensemble, timestep_fs, steps, stride, optional '
-            'pressures_GPa (NPT), trust_lo/trust_hi (eV/A) and stop_after for the early stop, seed, ...',
+            'pressures_GPa (NPT), stop_after for the early stop, seed, ...',
+        )
+        spec.input(
+            'trust_levels',
+            valid_type=orm.Dict,
+            required=False,
+            validator=validate_trust_levels,
+            help='Trust windows that classify the frames and stop a run above force_trust_hi: force_trust_lo/hi '
+            '(eV/A), optional energy_trust_lo/hi (eV/atom) and stress_trust_lo/hi (GPa); default 0.05/0.15 eV/A '
+            '(DP-GEN). The active-learning loop passes its own, the one its selection uses.',
         )
         spec.input(
             'max_concurrent',
@@ -103,7 +126,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         )
         spec.output('frames', valid_type=DatasetData, help='Sampled frames of every condition, with deviations.')
         spec.output('statistics', valid_type=orm.Dict, help='Per-condition statistics of every job and totals.')
-        spec.exit_code(401, 'ERROR_ALL_JOBS_FAILED', message='No exploration job produced frames: {reasons}')
+        declare(spec, 'ERROR_ALL_JOBS_FAILED', 'No exploration job produced frames: {reasons}')
 
     @classmethod
     def get_protocol_filepath(cls):
@@ -134,6 +157,8 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
             builder.models = models
         builder.structures = structures
         builder.conditions = orm.Dict(inputs['conditions'])
+        if inputs.get('trust_levels'):
+            builder.trust_levels = orm.Dict(inputs['trust_levels'])
         builder.max_concurrent = orm.Int(inputs['max_concurrent'])
         return builder
 
@@ -160,6 +185,8 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
             inputs.models = self.inputs.models
             inputs.structures = {job['structure']: self.inputs.structures[job['structure']]}
             inputs.conditions = orm.Dict(job['conditions'])
+            if 'trust_levels' in self.inputs:
+                inputs.trust_levels = self.inputs.trust_levels
             inputs.metadata = AttributeDict(inputs.get('metadata', {}))
             inputs.metadata.call_link_label = key
             futures[key] = self.submit(ExploreCalculation, **inputs)

@@ -10,6 +10,7 @@ from aiida import orm
 from ase import Atoms
 
 from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.science.quality import close_contact_failures
 
 #: Ports of a labeller that the active-learning loop fills in itself.
@@ -83,15 +84,13 @@ def define_labeller_ports(spec, max_concurrent: int, max_concurrent_help: str) -
         valid_type=orm.Dict,
         help='Frames left out: frame key -> stage (screening, dft/teacher, quality), reason, exit status, process.',
     )
-    spec.exit_code(
-        201,
-        'ERROR_NO_FRAME_PASSED_SCREENING',
-        message='No frame passed the pre-submission checks, nothing was run: {reasons}',
+    declare(
+        spec, 'ERROR_NO_FRAME_PASSED_SCREENING', 'No frame passed the pre-submission checks, nothing was run: {reasons}'
     )
-    spec.exit_code(
-        401,
+    declare(
+        spec,
         'ERROR_ALL_FRAMES_FAILED',
-        message='All {num_failed} frames failed (labeller errors or quality gates); see the `failures` output.',
+        'All {num_failed} frames failed (labeller errors or quality gates); see the `failures` output.',
     )
 
 

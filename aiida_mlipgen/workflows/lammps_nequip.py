@@ -23,6 +23,7 @@ from aiida_mlipgen.calculations.lammps_nequip_inputs import (
     deployed_model_filename,
     lammps_nequip_inputs,
 )
+from aiida_mlipgen.science.exit_codes import declare
 
 LammpsRawCalculation = CalculationFactory('lammps.raw')
 
@@ -175,9 +176,9 @@ class LammpsNequipWorkChain(WorkChain):
         spec.outline(cls.write_inputs, cls.run_md, cls.inspect_md, cls.run_evaluation, cls.results)
         spec.expose_outputs(CommitteeEvaluateCalculation, include=('frames', 'statistics'))
         spec.output('md_results', valid_type=orm.Dict, help='What aiida-lammps parsed from the LAMMPS log.')
-        spec.exit_code(401, 'ERROR_MD_FAILED', message='The LAMMPS MD failed: {message}')
-        spec.exit_code(
-            402, 'ERROR_EVALUATION_FAILED', message='The committee evaluation of the MD frames failed: {message}'
+        declare(spec, 'ERROR_SUB_PROCESS_FAILED_MD', 'The LAMMPS MD failed: {message}')
+        declare(
+            spec, 'ERROR_SUB_PROCESS_FAILED_EVALUATION', 'The committee evaluation of the MD frames failed: {message}'
         )
 
     def write_inputs(self):
@@ -209,7 +210,7 @@ class LammpsNequipWorkChain(WorkChain):
         node = self.ctx.md
         if not node.is_finished_ok:
             message = node.exit_message or f'process {node.process_state.value}, exit status {node.exit_status}'
-            return self.exit_codes.ERROR_MD_FAILED.format(message=' '.join(message.split()))
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_MD.format(message=' '.join(message.split()))
         return None
 
     def run_evaluation(self):
@@ -228,7 +229,7 @@ class LammpsNequipWorkChain(WorkChain):
         node = self.ctx.evaluation
         if not node.is_finished_ok:
             message = node.exit_message or f'process {node.process_state.value}, exit status {node.exit_status}'
-            return self.exit_codes.ERROR_EVALUATION_FAILED.format(message=' '.join(message.split()))
+            return self.exit_codes.ERROR_SUB_PROCESS_FAILED_EVALUATION.format(message=' '.join(message.split()))
         self.out_many(self.exposed_outputs(node, CommitteeEvaluateCalculation))
         self.out('md_results', self.ctx.md.outputs.results)
         statistics = node.outputs.statistics.get_dict()['deviations']['max_force_deviation']

@@ -10,6 +10,7 @@ from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 from aiida_mlipgen.calculations.nequip_config import hyperparameter_defaults
 from aiida_mlipgen.calculations.nequip_train import NequipTrainCalculation
 from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
 #: Optional calculation inputs a protocol or its overrides may set, with their node types.
@@ -49,15 +50,15 @@ class NequipTrainBaseWorkChain(ProtocolMixin, BaseRestartWorkChain):
             ),
             cls.results,
         )
-        spec.exit_code(
-            310,
+        declare(
+            spec,
             'ERROR_NO_CHECKPOINT_TO_RESUME',
-            message='The training ran out of wall time before writing a checkpoint: give it more wall time.',
+            'The training ran out of wall time before writing a checkpoint: give it more wall time.',
         )
-        spec.exit_code(
-            311,
+        declare(
+            spec,
             'ERROR_BATCH_SIZE_AT_MINIMUM',
-            message='The training ran out of memory with a batch size of one frame: it needs more memory.',
+            'The training ran out of memory with a batch size of one frame: it needs more memory.',
         )
 
     @classmethod

@@ -11,6 +11,7 @@ from aiida_mlipgen.calculations.committee_summary import summarise_committee
 from aiida_mlipgen.calculations.nequip_train import validate_datasets, validate_split, validate_starting_point
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.workflows.nequip_train_base import NequipTrainBaseWorkChain
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
@@ -117,10 +118,10 @@ class TrainingWorkChain(ProtocolMixin, WorkChain):
             help='Members finished and failed (with reasons), seeds, and mean/std/min/max of every metric.',
         )
         spec.outline(cls.run_members, cls.inspect_members, cls.results)
-        spec.exit_code(
-            410,
+        declare(
+            spec,
             'ERROR_TOO_FEW_MEMBERS',
-            message='Only {finished} of {size} members finished, fewer than `min_members` ({minimum}).',
+            'Only {finished} of {size} members finished, fewer than `min_members` ({minimum}).',
         )
 
     @classmethod

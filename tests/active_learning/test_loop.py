@@ -69,9 +69,12 @@ def test_two_iterations_then_continued_with_caching(loop_builder):
 @pytest.mark.parametrize(
     ('overrides', 'reason'),
     [
-        ({'selection': {'force_trust_lo': 900.0, 'force_trust_hi': 1000.0}}, 'converged'),
+        ({'trust_levels': {'force_trust_lo': 900.0, 'force_trust_hi': 1000.0}}, 'converged'),
         ({'max_dft_calls': 9}, 'dft_budget_exhausted'),
-        ({'selection': {'force_trust_lo': 1e-7, 'force_trust_hi': 2e-7}, 'conv_accuracy': 0.9}, 'no_new_candidates'),
+        (
+            {'trust_levels': {'force_trust_lo': 1e-7, 'force_trust_hi': 2e-7}, 'min_accurate_fraction': 0.9},
+            'no_new_candidates',
+        ),
     ],
     ids=['accurate-everywhere', 'budget', 'no-candidates'],
 )

@@ -38,8 +38,31 @@ def test_budget_zero(loop_builder):
 
 def test_inverted_trust_window(loop_builder):
     builder = loop_builder()
-    builder.selection = orm.Dict({'force_trust_lo': 0.3, 'force_trust_hi': 0.1})
-    assert_refused(builder, 'trust window')
+    builder.trust_levels = orm.Dict({'force_trust_lo': 0.3, 'force_trust_hi': 0.1})
+    assert_refused(builder, r'force trust window \(eV/A\): lo \(0.3\) must be smaller than hi \(0.1\)')
+
+
+@pytest.mark.parametrize(
+    ('port', 'value', 'match'),
+    [
+        ('selection', {'force_trust_lo': 0.05}, r"selection parameters may not set \['force_trust_lo'\]"),
+        ('selection', {'min_accurate_fraction': 0.8}, r"may not set \['min_accurate_fraction'\]"),
+        ('exploration_schedule', [{'force_trust_hi': 0.3}], r"`exploration_schedule` may not set \['force_trust_hi'\]"),
+        ('min_accurate_fraction', 1.5, r'min_accurate_fraction must be in \(0, 1\]'),
+    ],
+)
+def test_shared_settings_have_one_place(loop_builder, port, value, match):
+    """The trust levels and the accurate fraction are the loop's own inputs, never a child's dict keys."""
+    builder = loop_builder()
+    builder[port] = {dict: orm.Dict, list: orm.List, float: orm.Float}[type(value)](value)
+    assert_refused(builder, match)
+
+
+def test_the_loop_hands_its_trust_levels_to_exploration_through_the_port(loop_builder):
+    builder = loop_builder()
+    assert builder.trust_levels.get_dict() == {'force_trust_lo': 0.0, 'force_trust_hi': 1000.0}
+    assert 'trust_levels' not in builder.explore  # the loop's own port, not the child's
+    assert not {'trust_lo', 'trust_hi', 'force_trust_lo', 'force_trust_hi'} & set(builder.explore.conditions.get_dict())
 
 
 def test_test_set_sharing_frames_with_the_training_set(loop_builder):

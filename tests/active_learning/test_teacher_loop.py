@@ -21,7 +21,7 @@ from tests.teacher.conftest import SW_TEACHER
 TEACHER_OVERRIDES = recursive_merge(
     {key: value for key, value in TINY_OVERRIDES.items() if key != 'label'},
     {
-        'selection': {'force_trust_lo': 0.02, 'force_trust_hi': 5.0},
+        'trust_levels': {'force_trust_lo': 0.02, 'force_trust_hi': 5.0},
         'exploration_schedule': [{'temperatures_K': [300, 900]}],
         'exploration_test': {'per_condition': 2, 'min_frames': 6},
         'adaptive_trust': {'enabled': True, 'min_frames': 3},

@@ -39,7 +39,7 @@ def stand_in_loop(tiny_models: dict) -> orm.WorkChainNode:
     loop = orm.WorkChainNode(process_type='aiida.workflows:mlipgen.active_learning')
     loop.set_process_label('ActiveLearningWorkChain')
     loop.base.links.add_incoming(
-        orm.Dict({'force_trust_lo': 0.08, 'force_trust_hi': 0.4}).store(), LinkType.INPUT_WORK, 'selection'
+        orm.Dict({'force_trust_lo': 0.08, 'force_trust_hi': 0.4}).store(), LinkType.INPUT_WORK, 'trust_levels'
     )
     loop.store()
     rows = [

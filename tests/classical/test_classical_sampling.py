@@ -33,11 +33,12 @@ def test_hotter_runs_move_atoms_further(lammps_code, silicon_sw, si64, si16_prim
     frames = dataset.get_atoms()
     assert dataset.num_frames == 2 * 2 * 15
     assert not dataset.base.attributes.get('has_energy')  # unlabelled: the classical energies are not labels
-    assert {atoms.info['condition'] for atoms in frames} == {'si64_T300', 'si64_T1200', 'si16_T300', 'si16_T1200'}
+    # Condition labels as every stage writes them (science.contract.condition_label).
+    assert {atoms.info['condition'] for atoms in frames} == {'si64_300K', 'si64_1200K', 'si16_300K', 'si16_1200K'}
 
     starts = {key: structure.get_ase() for key, structure in structures.items()}
     msd = {}
-    for condition in ('si64_T300', 'si64_T1200', 'si16_T300', 'si16_T1200'):
+    for condition in ('si64_300K', 'si64_1200K', 'si16_300K', 'si16_1200K'):
         run = [atoms for atoms in frames if atoms.info['condition'] == condition]
         assert [atoms.info['step'] for atoms in run] == list(range(120, 401, 20))
         assert run[0].info['time'] == pytest.approx(0.12)  # ps, at the protocol's 1 fs timestep
@@ -55,9 +56,9 @@ def test_hotter_runs_move_atoms_further(lammps_code, silicon_sw, si64, si16_prim
 
     # Harmonic crystal: mean squared displacement grows linearly with T (4x from 300 to 1200 K).
     for key in ('si64', 'si16'):
-        ratio = msd[f'{key}_T1200'] / msd[f'{key}_T300']
+        ratio = msd[f'{key}_1200K'] / msd[f'{key}_300K']
         assert 2.0 < ratio < 8.0, (key, msd)
-    assert 0.002 < msd['si64_T300'] < 0.05  # A^2
+    assert 0.002 < msd['si64_300K'] < 0.05  # A^2
 
     # Provenance: the dataset is made by `lammps_frames` from the LAMMPS trajectories.
     creator = dataset.creator

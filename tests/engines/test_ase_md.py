@@ -15,8 +15,9 @@ from ase.io import read
 from aiida_mlipgen.engines.committee import Committee
 from aiida_mlipgen.engines.exploration_settings import parse_settings
 from aiida_mlipgen.engines.explore import main
+from aiida_mlipgen.science.contract import TrustLevels, TrustWindow
 from aiida_mlipgen.science.extxyz import write_extxyz
-from aiida_mlipgen.science.selection import SelectionCriteria, TrustWindow, classify_frames
+from aiida_mlipgen.science.selection import classify_frames
 
 SCALES_KEY = 'model.sole_model.model.func.per_type_energy_scale_shift.scales'
 
@@ -43,8 +44,8 @@ def _write_input(tmp_path, tiny_committee, structure_files, **overrides):
         'timestep_fs': 1.0,
         'steps': 40,
         'stride': 10,
-        'trust_lo': 0.05,
-        'trust_hi': 5.0,
+        'force_trust_lo': 0.05,
+        'force_trust_hi': 5.0,
     }
     raw.update(overrides)
     path = tmp_path / 'explore.yaml'
@@ -77,7 +78,7 @@ def test_short_md_samples_frames_with_committee_deviations(tiny_committee, struc
     # every sampled frame's deviations are those of all members on its (lossless) positions
     committee = Committee.from_files(tiny_committee.packages)
     prediction = committee.predict(frames)
-    criteria = SelectionCriteria(force=TrustWindow(0.05, 5.0))
+    criteria = TrustLevels(force=TrustWindow(0.05, 5.0))
     for index, frame in enumerate(frames):
         assert frame.calc is None, 'model predictions must not look like labels'
         deviation = prediction.frame_deviation(index)
@@ -112,13 +113,13 @@ def test_other_ensembles_and_the_mean_driver(tiny_committee, structures, tmp_pat
 
 
 def test_explosion_at_5000k_stops_early(tiny_committee, structures, tmp_path):
-    overrides = {'temperatures_K': [5000], 'steps': 400, 'stride': 5, 'trust_hi': 0.15, 'stop_after': 3}
+    overrides = {'temperatures_K': [5000], 'steps': 400, 'stride': 5, 'force_trust_hi': 0.15, 'stop_after': 3}
     overrides['structures'] = {'si8': structures['si8']}
     assert _run(tmp_path, _write_input(tmp_path, tiny_committee, structures, **overrides)) == 0
 
     (condition,) = json.loads((tmp_path / 'exploration.json').read_text())['conditions']
     assert condition['stopped_early']
-    assert 'trust_hi (0.15 eV/A) for 3 consecutive checks' in condition['stop_reason']
+    assert 'force_trust_hi (0.15 eV/A) for 3 consecutive checks' in condition['stop_reason']
     assert condition['steps_done'] < 400
     assert condition['failed'] >= 3
     frames = read(tmp_path / 'sampled.extxyz', ':')
@@ -141,12 +142,12 @@ def broken_checkpoint(tiny_committee, tmp_path):
 
 def test_a_broken_member_stops_the_run_after_k_checks(tiny_committee, structures, broken_checkpoint, tmp_path):
     models = [str(tiny_committee.checkpoints[0]), str(broken_checkpoint(5.0))]
-    overrides = {'models': models, 'structures': {'si8': structures['si8']}, 'trust_hi': 0.15, 'stop_after': 2}
+    overrides = {'models': models, 'structures': {'si8': structures['si8']}, 'force_trust_hi': 0.15, 'stop_after': 2}
     assert _run(tmp_path, _write_input(tmp_path, tiny_committee, structures, **overrides)) == 0
 
     (condition,) = json.loads((tmp_path / 'exploration.json').read_text())['conditions']
     assert condition['stopped_early']
-    assert condition['steps_done'] == 10, 'checks at steps 0 and 10 are both above trust_hi'
+    assert condition['steps_done'] == 10, 'checks at steps 0 and 10 are both above force_trust_hi'
     assert condition['failed'] == 2 and condition['checks'] == 2
 
 
@@ -174,13 +175,14 @@ def test_non_finite_predictions_stop_at_once(tiny_committee, structures, broken_
         ({'ensemble': 'nve'}, '`ensemble` must be one of'),
         ({'stride': 50}, 'no frame would be checked'),
         ({'steps': 0}, '`steps` must be at least 1'),
-        ({'trust_lo': 0.2, 'trust_hi': 0.1}, 'must be smaller than hi'),
+        ({'force_trust_lo': 0.2, 'force_trust_hi': 0.1}, 'must be smaller than hi'),
+        ({'trust_lo': 0.05}, 'unknown input keys: trust_lo'),
         ({'temperature_K': [300]}, 'unknown input keys: temperature_K'),
         ({'driver': 'member1'}, '`driver` must be one of'),
         ({'structures': {'si8': 'missing.extxyz'}}, 'does not exist'),
         ({'structures': {'dimer': 'dimer.extxyz'}, 'ensemble': 'npt-mtk', 'pressures_GPa': [0]}, 'NPT needs a full'),
-        ({'structures': {'dimer': 'dimer.extxyz'}, 'stress_trust_GPa': [0.5, 2]}, 'no stress'),
-        ({'energy_trust_per_atom': [0.01]}, 'must be a \\[lo, hi\\] pair'),
+        ({'structures': {'dimer': 'dimer.extxyz'}, 'stress_trust_lo': 0.5, 'stress_trust_hi': 2}, 'no stress'),
+        ({'energy_trust_lo': 0.01}, 'give both energy_trust_lo and energy_trust_hi'),
     ],
 )
 def test_bad_input_rejected(tiny_committee, structures, tmp_path, overrides, message):

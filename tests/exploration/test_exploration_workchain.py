@@ -53,11 +53,15 @@ def test_grid_gives_one_job_per_condition_with_distinct_seeds():
 
 
 def test_explores_the_grid_and_merges_frames_and_statistics(explore_code, committee_models, si8):
-    builder = build(explore_code, committee_models, si8, {'conditions': {'temperatures_K': [300, 900]}})
-    results, node = run_get_node(builder)
+    # A window from 0 up: every frame with a finite deviation is a candidate, if the port reaches the engine.
+    trust_levels = {'force_trust_lo': 0.0, 'force_trust_hi': 1000.0}
+    overrides = {'conditions': {'temperatures_K': [300, 900]}, 'trust_levels': trust_levels}
+    results, node = run_get_node(build(explore_code, committee_models, si8, overrides))
     assert node.is_finished_ok, node.exit_message
     jobs = [child for child in node.called if child.process_label == 'ExploreCalculation']
     assert len(jobs) == 2
+    assert all(job.inputs.trust_levels.get_dict() == trust_levels for job in jobs)
+    assert results['statistics']['totals']['candidate'] == results['statistics']['totals']['total']
     statistics = results['statistics'].get_dict()
     assert [entry['label'] for entry in statistics['conditions']] == ['si8_300K', 'si8_900K']
     frames = results['frames'].get_atoms()
@@ -69,20 +73,21 @@ def test_explores_the_grid_and_merges_frames_and_statistics(explore_code, commit
 
 
 @pytest.mark.parametrize(
-    ('conditions', 'match'),
+    ('overrides', 'match'),
     [
-        ({'trust_lo': 0.2, 'trust_hi': 0.1}, 'trust'),
-        ({'temperatures_K': []}, 'empty'),
-        ({'temperatures_K': [-300]}, 'positive'),
-        ({'timestep_fs': -1.0}, 'positive'),
-        ({'ensemble': 'nve-magic'}, 'ensemble'),
+        ({'trust_levels': {'force_trust_lo': 0.2, 'force_trust_hi': 0.1}}, r'force trust window \(eV/A\)'),
+        ({'trust_levels': {'energy_trust_lo': 0.01}}, 'give both energy_trust_lo and energy_trust_hi'),
+        ({'conditions': {'force_trust_hi': 0.3}}, r"may not set \['force_trust_hi'\]: give the trust levels"),
+        ({'conditions': {'temperatures_K': []}}, 'empty'),
+        ({'conditions': {'temperatures_K': [-300]}}, 'positive'),
+        ({'conditions': {'timestep_fs': -1.0}}, 'positive'),
+        ({'conditions': {'ensemble': 'nve-magic'}}, 'ensemble'),
     ],
 )
-def test_bad_conditions_are_refused_before_any_job(explore_code, committee_models, si8, conditions, match):
-    builder = build(explore_code, committee_models, si8, {'conditions': conditions})
+def test_bad_conditions_are_refused_before_any_job(explore_code, committee_models, si8, overrides, match):
     before = orm.QueryBuilder().append(orm.ProcessNode).count()
-    with pytest.raises(ValueError, match=match):
-        run_get_node(builder)
+    with pytest.raises(ValueError, match=match):  # by the builder already, or on launch
+        run_get_node(build(explore_code, committee_models, si8, overrides))
     assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
 
 

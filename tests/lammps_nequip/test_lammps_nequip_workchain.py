@@ -51,7 +51,7 @@ def validation_message(builder) -> str | None:
 
 def test_debian_lammps_without_pair_nequip_fails_cleanly(builder):
     results, node = run_get_node(builder)
-    assert node.exit_status == LammpsNequipWorkChain.exit_codes.ERROR_MD_FAILED.status
+    assert node.exit_status == LammpsNequipWorkChain.exit_codes.ERROR_SUB_PROCESS_FAILED_MD.status
     assert "Unrecognized pair style 'nequip'" in node.exit_message
     assert 'frames' not in results
     md = node.base.links.get_outgoing(link_label_filter='md').one().node

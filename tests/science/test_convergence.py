@@ -48,7 +48,7 @@ def test_the_last_iteration_labels_nothing_more():
 @pytest.mark.parametrize(
     ('kwargs', 'match'),
     [
-        ({'conv_accuracy': 0}, 'conv_accuracy'),
+        ({'min_accurate_fraction': 0}, r'min_accurate_fraction must be in \(0, 1\]'),
         ({'max_iterations': 0}, 'max_iterations'),
         ({'max_dft_calls': 0}, 'budget'),
         ({'target_force_rmse': -1}, 'target_force_rmse'),

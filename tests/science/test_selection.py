@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from aiida_mlipgen.science.contract import TrustLevels, TrustWindow, validate_trust_window
 from aiida_mlipgen.science.descriptors import descriptor_matrix
 from aiida_mlipgen.science.deviations import frame_deviation
 from aiida_mlipgen.science.generators import rattled_copies, volume_strained_copies
 from aiida_mlipgen.science.selection import (
-    SelectionCriteria,
-    TrustWindow,
     class_counts,
     classify_deviations,
     classify_frames,
@@ -18,7 +17,6 @@ from aiida_mlipgen.science.selection import (
     is_converged,
     random_selection,
     statistics_by_condition,
-    validate_trust_window,
 )
 
 
@@ -39,7 +37,7 @@ def test_force_window_classes_below_inside_and_above():
 
 
 def test_energy_window_makes_a_candidate_and_a_failure():
-    criteria = SelectionCriteria(force=TrustWindow(0.05, 0.15), energy_per_atom=TrustWindow(0.005, 0.05))
+    criteria = TrustLevels(force=TrustWindow(0.05, 0.15), energy_per_atom=TrustWindow(0.005, 0.05))
     forces = [0.01, 0.01, 0.01, 0.10, 0.10]
     energies = [0.001, 0.010, 0.100, 0.001, 0.100]
     # accurate/accurate; accurate/candidate; accurate/failed; candidate/accurate; candidate/failed
@@ -54,7 +52,7 @@ def test_energy_window_makes_a_candidate_and_a_failure():
 
 def test_stress_window_is_in_gpa():
     # 0.01 eV/A^3 = 1.602 GPa: inside [1, 2) GPa; 0.001 eV/A^3 = 0.16 GPa: below.
-    criteria = SelectionCriteria(stress=TrustWindow(1.0, 2.0))
+    criteria = TrustLevels(stress=TrustWindow(1.0, 2.0))
     classes = classify_deviations([0.01, 0.01, 0.01], criteria, stress_deviation=[0.001, 0.01, 0.02])
     assert classes == ['accurate', 'candidate', 'failed']
 
@@ -70,7 +68,7 @@ def test_classify_frames_from_committee_predictions():
 
 
 def test_enabled_window_without_values_is_an_error():
-    criteria = SelectionCriteria(stress=TrustWindow(1.0, 2.0))
+    criteria = TrustLevels(stress=TrustWindow(1.0, 2.0))
     with pytest.raises(ValueError, match='no stress_deviation was given'):
         classify_deviations([0.1], criteria)
     with pytest.raises(ValueError, match='no frame has a finite stress_deviation'):
@@ -212,16 +210,16 @@ def test_random_selection_is_seeded_and_distinct():
 
 
 def test_criteria_accept_pairs_and_reject_other_values():
-    criteria = SelectionCriteria(force=(0.1, 0.3), stress=[1.0, 2.0])
+    criteria = TrustLevels(force=(0.1, 0.3), stress=[1.0, 2.0])
     assert criteria.force == TrustWindow(0.1, 0.3)
     assert criteria.stress == TrustWindow(1.0, 2.0)
     assert criteria.energy_per_atom is None
     with pytest.raises(ValueError, match='force trust window'):
-        SelectionCriteria(force=None)
+        TrustLevels(force=None)
     with pytest.raises(ValueError, match='energy_per_atom trust window'):
-        SelectionCriteria(energy_per_atom=0.01)
+        TrustLevels(energy_per_atom=0.01)
     with pytest.raises(ValueError, match='smaller than hi'):
-        SelectionCriteria(force=(0.3, 0.1))
+        TrustLevels(force=(0.3, 0.1))
 
 
 def test_fps_on_descriptors_picks_distinct_structures_once():
@@ -248,10 +246,10 @@ def test_a_fitted_lower_level_applies_to_its_own_structure_only():
             atoms.info.update(structure=structure, condition=f'{structure}_300K', max_force_deviation=0.08)
             frames.append(atoms)
     parameters = parse_selection_parameters(
-        {'force_trust_lo': 0.05, 'force_trust_hi': 0.3, 'force_trust_lo_per_structure': {'fitted': 0.1}}
+        {}, {'force_trust_lo': 0.05, 'force_trust_hi': 0.3}, force_trust_lo_per_structure={'fitted': 0.1}
     )
     selection = select_candidates_from_frames(frames, parameters)
     assert selection.classes == ['accurate'] * 3 + ['candidate'] * 3
     assert parameters.as_dict()['force_trust_lo_per_structure'] == {'fitted': 0.1}
     with pytest.raises(ValueError, match='structure `fitted`'):
-        parse_selection_parameters({'force_trust_hi': 0.3, 'force_trust_lo_per_structure': {'fitted': 0.4}})
+        parse_selection_parameters({}, {'force_trust_hi': 0.3}, force_trust_lo_per_structure={'fitted': 0.4})

@@ -33,9 +33,11 @@ def frame(seed: int, max_force_deviation: float, condition: str, amplitude: floa
     return atoms
 
 
-def run(frames, parameters=None, training=None):
+def run(frames, parameters=None, training=None, trust_levels=None, **extra):
     """Run the calcfunction; return its outputs and node."""
-    inputs = {'explored': DatasetData(frames), 'parameters': orm.Dict(parameters or {})}
+    inputs = {'explored': DatasetData(frames), 'parameters': orm.Dict(parameters or {}), **extra}
+    if trust_levels is not None:
+        inputs['trust_levels'] = orm.Dict(trust_levels)
     if training is not None:
         inputs['training'] = DatasetData(training)
     return select_candidates.run_get_node(**inputs)
@@ -134,7 +136,7 @@ def test_energy_window_adds_candidates(aiida_profile):
         frame(1, 0.01, 'c', energy_deviation_per_atom=0.02),  # candidate by energy alone
         frame(2, 0.01, 'c', energy_deviation_per_atom=0.5),  # failed by energy
     ]
-    results, _ = run(frames, {'energy_trust_lo': 0.01, 'energy_trust_hi': 0.1})
+    results, _ = run(frames, trust_levels={'energy_trust_lo': 0.01, 'energy_trust_hi': 0.1})
     assert list(results['structures']) == ['candidate_00001']
     counts = results['statistics']['per_condition']['c']
     assert (counts['accurate'], counts['candidate'], counts['failed']) == (1, 1, 1)
@@ -172,10 +174,30 @@ def test_frames_without_deviations_or_condition_are_refused(aiida_profile):
         ({'max_selected': 0}, 'max_selected must be at least 1'),
         ({'duplicate_threshold': -1.0}, 'duplicate_threshold must be a non-negative'),
         ({'energy_trust_lo': 0.01}, 'give both energy_trust_lo and energy_trust_hi'),
-        ({'trust_lo': 0.05}, r"unknown selection parameter\(s\) \['trust_lo'\]"),
+        ({'trust_lo': 0.05}, r"unknown trust level key\(s\) \['trust_lo'\]"),
         ({'method': 'kmeans'}, 'method must be one of'),
     ],
 )
 def test_bad_parameters_are_refused(aiida_profile, parameters, match):
+    # Trust levels go to their own input, the rest to `parameters`, as the loop passes them.
+    trust_levels = {key: value for key, value in parameters.items() if 'trust' in key}
+    rest = {key: value for key, value in parameters.items() if 'trust' not in key}
     with pytest.raises(ValueError, match=match):
-        run([frame(0, 0.1, 'c')], parameters)
+        run([frame(0, 0.1, 'c')], rest, trust_levels=trust_levels)
+
+
+def test_shared_settings_inside_parameters_are_refused(aiida_profile):
+    with pytest.raises(ValueError, match=r"may not set \['force_trust_lo', 'min_accurate_fraction'\]"):
+        run([frame(0, 0.1, 'c')], {'force_trust_lo': 0.05, 'min_accurate_fraction': 0.8})
+
+
+def test_explicit_fraction_and_budget_inputs(aiida_profile):
+    # 18 accurate + 2 candidates: converged at the default 0.9, not at 0.95; a budget of 1 caps max_selected 50.
+    frames = [frame(i, 0.01, 'c') for i in range(18)] + [frame(18, 0.1, 'c'), frame(19, 0.12, 'c')]
+    assert run(frames)[0]['statistics']['converged'] is True
+    results, _ = run(frames, min_accurate_fraction=orm.Float(0.95), budget=orm.Int(1))
+    statistics = results['statistics'].get_dict()
+    assert statistics['converged'] is False and statistics['parameters']['min_accurate_fraction'] == 0.95
+    assert statistics['num_candidates'] == 2 and statistics['num_selected'] == 1
+    with pytest.raises(ValueError, match='budget must be at least 1'):
+        run(frames, budget=orm.Int(0))

@@ -77,7 +77,8 @@ def test_a_teacher_that_cannot_be_imported_fails_every_frame_with_the_reason(tea
     results, node = run_get_node(builder)
     assert node.exit_status == TeacherLabellingWorkChain.exit_codes.ERROR_ALL_FRAMES_FAILED.status
     job = next(child for child in node.called if child.process_label == 'TeacherLabelCalculation')
-    assert job.exit_status == 301 and 'not_installed_teacher_pkg' in job.exit_message
+    assert job.exit_status == job.process_class.exit_codes.ERROR_TEACHER_UNAVAILABLE.status
+    assert 'not_installed_teacher_pkg' in job.exit_message
     failures = results['failures'].get_dict()
     assert sorted(failures) == ['frame_00000', 'frame_00001']
     assert all('not_installed_teacher_pkg' in record['reason'] for record in failures.values())

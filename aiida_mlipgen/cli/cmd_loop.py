@@ -13,12 +13,65 @@ PROFILE_OPTION = click.option(
 )
 
 
+def one_line(exception: BaseException) -> str:
+    """An exception's message on one line (AiiDA's validation messages span several)."""
+    return ' '.join(str(exception).split()) or type(exception).__name__
+
+
+def read_seed_files(paths) -> dict:
+    """Every structure of every file as ASE Atoms keyed ``<file stem>_<index>``, each checked as a seed.
+
+    :raises click.ClickException: one line naming the file or structure: unreadable, empty or corrupt files,
+        structures without a cell or with overlapping atoms.
+    """
+    from aiida_mlipgen.science.structure_checks import read_structure_file, structure_problem
+
+    frames = {}
+    for path in paths:
+        try:
+            structures = read_structure_file(path)
+        except ValueError as exception:
+            raise click.ClickException(one_line(exception)) from None
+        for index, atoms in enumerate(structures):
+            key = ''.join(c if c.isalnum() else '_' for c in f'{Path(path).stem}_{index}')
+            message = structure_problem(key, atoms)
+            if message:
+                raise click.ClickException(f'{path}: {message}')
+            frames[key] = atoms
+    return frames
+
+
+def check_pseudopotentials(frames: dict, family_label: str) -> None:
+    """Refuse elements that the pseudopotential family of the run lacks, naming the structures that hold them."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        family = orm.load_group(family_label)
+    except NotExistent:
+        raise click.ClickException(
+            f'pseudopotential family `{family_label}` not found: run `mlipgen setup` first.'
+        ) from None
+    known = set(family.elements)
+    for key, atoms in frames.items():
+        missing = sorted(set(atoms.get_chemical_symbols()) - known)
+        if missing:
+            raise click.ClickException(
+                f'structure `{key}`: no pseudopotential for {", ".join(missing)} in family `{family_label}` '
+                f'(it has {", ".join(sorted(known))}).'
+            )
+
+
 def _load_loop(profile: str, pk: int | None):
     from aiida import load_profile, orm
+    from aiida.common.exceptions import NotExistent
 
     load_profile(profile)
     if pk is not None:
-        node = orm.load_node(pk)
+        try:
+            node = orm.load_node(pk)
+        except NotExistent:
+            raise click.ClickException(f'no node with pk {pk} in profile `{profile}`') from None
         if node.process_label != 'ActiveLearningWorkChain':
             raise click.BadParameter(f'<{pk}> is a {node.process_label}, not an ActiveLearningWorkChain')
         return node
@@ -64,9 +117,9 @@ def run_loop(
     from aiida import load_profile, orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.engine import submit
-    from ase.io import read
 
     from aiida_mlipgen.cli.loop_inputs import parse_code_options, read_config, resolve_code_labels
+    from aiida_mlipgen.setup.pseudo_family import DEFAULT_FAMILY_LABEL
     from aiida_mlipgen.workflows.active_learning import ActiveLearningWorkChain
 
     try:
@@ -74,6 +127,7 @@ def run_loop(
         labels = resolve_code_labels(config, computer, parse_code_options(code_options))
     except ValueError as exception:
         raise click.UsageError(str(exception)) from exception
+    frames = read_seed_files(structures)
     load_profile(profile)
     codes, missing = {}, []
     for stage, label in labels.items():
@@ -85,11 +139,8 @@ def run_loop(
         raise click.ClickException(
             'codes not found: ' + '; '.join(missing) + '. See `verdi code list`, docs/cluster_setup.md.'
         )
-    seeds = {}
-    for path in structures:
-        for index, atoms in enumerate(read(path, index=':')):
-            key = ''.join(c if c.isalnum() else '_' for c in f'{Path(path).stem}_{index}')
-            seeds[key] = orm.StructureData(ase=atoms)
+    check_pseudopotentials(frames, DEFAULT_FAMILY_LABEL)
+    seeds = {key: orm.StructureData(ase=atoms) for key, atoms in frames.items()}
     overrides = dict(config.get('overrides') or {})
     for key, value in (
         ('max_iterations', max_iterations if max_iterations is not None else config.get('max_iterations')),
@@ -97,12 +148,19 @@ def run_loop(
     ):
         if value is not None:
             overrides[key] = value
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes, seeds, protocol=protocol or config.get('protocol') or 'balanced', overrides=overrides
-    )
-    if group_label:
-        builder.group_label = orm.Str(group_label)
-    node = submit(builder)
+    try:
+        builder = ActiveLearningWorkChain.get_builder_from_protocol(
+            codes,
+            seeds,
+            protocol=protocol or config.get('protocol') or 'balanced',
+            overrides=overrides,
+            pseudo_family=DEFAULT_FAMILY_LABEL,
+        )
+        if group_label:
+            builder.group_label = orm.Str(group_label)
+        node = submit(builder)
+    except (ValueError, TypeError) as exception:  # a refused input: the validators say what to fix
+        raise click.ClickException(f'the loop was refused, nothing was submitted: {one_line(exception)}') from None
     click.echo(', '.join(f'{stage}: {code.full_label}' for stage, code in codes.items()))
     click.echo(f'submitted ActiveLearningWorkChain<{node.pk}>; follow it with `mlipgen status {node.pk}`')
 

@@ -37,7 +37,11 @@ def read_config(path: str | Path | None) -> dict:
     """
     if path is None:
         return {}
-    content = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
+    try:
+        content = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exception:
+        detail = ' '.join(str(exception).split())
+        raise ValueError(f'{path}: not a readable YAML file ({type(exception).__name__}: {detail})') from None
     if not isinstance(content, dict):
         raise ValueError(f'{path}: expected a mapping with keys {", ".join(CONFIG_KEYS)}')
     unknown = sorted(set(content) - set(CONFIG_KEYS))

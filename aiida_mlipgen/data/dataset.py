@@ -33,7 +33,11 @@ class DatasetData(orm.Data):
         if (frames is None) == (filepath is None):
             raise ValueError('give exactly one of `frames` or `filepath`')
         if filepath is not None:
-            frames = read(str(filepath), index=':', format='extxyz')
+            try:
+                frames = read(str(filepath), index=':', format='extxyz')
+            except Exception as exception:  # noqa: BLE001 - ASE's reader raises many types for a corrupt file
+                detail = ' '.join(str(exception).split()) or type(exception).__name__
+                raise ValueError(f'{filepath}: not a readable extxyz file ({detail})') from None
         self._set_frames(list(frames))
 
     def _set_frames(self, frames: list[Atoms]) -> None:

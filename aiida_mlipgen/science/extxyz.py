@@ -72,8 +72,32 @@ def _format_cell_value(letter: str, item) -> str:
     return str(item)
 
 
+def check_frame_keys(atoms: Atoms) -> None:
+    """Refuse info and per-atom keys that would not read back as they were written.
+
+    A key with white space, ``=`` or quotes breaks the comment line; an info key that ASE's reader turns into
+    a calculator result (``energy``, ``stress``, ...) or a per-atom array named like one (``forces``, ...)
+    would come back as a label, or not at all: labels go through ``atoms.calc``.
+
+    :raises ValueError: naming the key.
+    """
+    from ase.io.extxyz import per_atom_properties, per_config_properties
+
+    for key in list(atoms.info) + list(atoms.arrays):
+        if not isinstance(key, str) or not key or any(char.isspace() or char in '="\'' for char in key):
+            raise ValueError(f'info or array key {key!r} cannot be written to extxyz: no spaces, `=` or quotes')
+    clash = sorted(set(atoms.info) & set(per_config_properties))
+    clash += sorted(set(atoms.arrays) & set(per_atom_properties))
+    if clash:
+        raise ValueError(
+            f'key(s) {clash} of `atoms.info`/`atoms.arrays` collide with the labels (read back as calculator '
+            'results): give labels through `atoms.calc` (e.g. a SinglePointCalculator), or rename the keys.'
+        )
+
+
 def write_frame(handle, atoms: Atoms) -> None:
     """Write one frame (positions, cell, pbc, info, arrays and calculator results) to ``handle``."""
+    check_frame_keys(atoms)
     results = atoms.calc.results if atoms.calc is not None else {}
     header = {}
     if atoms.cell.rank == 3 or atoms.pbc.any():

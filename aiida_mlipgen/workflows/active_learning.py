@@ -400,6 +400,9 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         self.ctx.validation = self.inputs.get('validation_dataset')
         self.ctx.test = self.inputs.get('test_dataset')
         self.ctx.exploration_test = self.inputs.get('exploration_test_dataset')
+        if self.ctx.training is not None:
+            # Continuing: every new label is checked against the settings of the training set it joins.
+            self.ctx.reference = self.ctx.training
         self.ctx.fitted_force_trust_lo = {}  # exploration structure -> fitted lower force level (eV/A), if adaptive
         self.ctx.exploration_structures = dict(
             self.inputs.get('exploration_structures') or self.inputs.get('seed_structures')

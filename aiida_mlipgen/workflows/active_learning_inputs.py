@@ -9,6 +9,7 @@ from aiida_mlipgen.science.exploration_test import ExplorationTestSettings
 from aiida_mlipgen.science.initial_set import InitialSetRecipe
 from aiida_mlipgen.science.selection import parse_selection_parameters
 from aiida_mlipgen.science.splitting import shared_frames
+from aiida_mlipgen.workflows.active_learning_checks import check_loop_inputs, check_loop_structures
 
 
 def stopping_criteria(inputs) -> StoppingCriteria:
@@ -111,4 +112,11 @@ def check_labeller(inputs) -> str | None:
 
 def validate_inputs(inputs, _) -> str | None:
     """Refuse a loop that cannot run or would corrupt its test set, before anything is submitted."""
-    return check_labeller(inputs) or check_start(inputs) or check_settings(inputs) or check_test_set(inputs)
+    return (
+        check_labeller(inputs)
+        or check_loop_structures(inputs)
+        or check_start(inputs)
+        or check_settings(inputs)
+        or check_test_set(inputs)
+        or check_loop_inputs(inputs)
+    )

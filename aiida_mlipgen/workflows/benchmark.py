@@ -92,11 +92,11 @@ def _check_settings(name: str):
 
 def dft_settings(dft_inputs) -> dict | None:
     """The DFT settings fingerprint of the ``dft`` inputs (as LabellingWorkChain records it), or None."""
-    from aiida_mlipgen.workflows.labelling import _settings_of
+    from aiida_mlipgen.workflows.labelling_inputs import settings_of_inputs
 
     if 'pw' not in dft_inputs or 'pseudos' not in dft_inputs or 'pw' not in dft_inputs['pw']:
         return None
-    return _settings_of(dft_inputs)
+    return settings_of_inputs(dft_inputs)
 
 
 def validate_inputs(inputs, namespace) -> str | None:

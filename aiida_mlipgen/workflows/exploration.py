@@ -15,6 +15,7 @@ from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
 from aiida_mlipgen.science.contract import TrustLevels
 from aiida_mlipgen.science.exit_codes import declare
+from aiida_mlipgen.workflows.input_checks import check_structures
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
 NPT_PREFIX = 'npt'
@@ -65,6 +66,9 @@ def validate_inputs(inputs, _) -> str | None:
     """The whole grid checked as the engine will check it, before any job."""
     if not {'conditions', 'models', 'structures'} <= set(inputs):
         return None
+    message = check_structures(inputs['structures'], 'structures')
+    if message:
+        return message
     trust_levels = inputs['trust_levels'].get_dict() if 'trust_levels' in inputs else None
     return check_conditions(
         inputs['conditions'].get_dict(), dict(inputs['structures']), dict(inputs['models']), trust_levels

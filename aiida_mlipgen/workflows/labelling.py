@@ -16,8 +16,8 @@ from aiida_mlipgen.workflows.labelling_inputs import (
     check_parameters,
     check_pseudos,
     check_reference,
-    labelling_settings,
     parameters_for_frame,
+    settings_of_inputs,
 )
 from aiida_mlipgen.workflows.labelling_ports import (
     check_frame_source,
@@ -37,36 +37,28 @@ def _frames_of(inputs) -> list[orm.StructureData]:
     return list(inputs.get('structures', {}).values())
 
 
-def _settings_of(inputs) -> dict:
-    pw_inputs = inputs['pw']
-    kpoints_distance = pw_inputs['kpoints_distance'].value if 'kpoints_distance' in pw_inputs else None
-    kpoints_mesh = None
-    if 'kpoints' in pw_inputs:
-        mesh, offset = pw_inputs['kpoints'].get_kpoints_mesh()
-        kpoints_mesh = [list(mesh), list(offset)]
-    return labelling_settings(
-        pw_inputs['pw']['parameters'].get_dict(), dict(inputs['pseudos']), kpoints_distance, kpoints_mesh
-    )
-
-
 def validate_inputs(inputs, namespace):
     """Refuse, before anything runs, inputs that cannot give a clean and consistent training set.
 
-    A wrapper that excludes the frame ports (it sets the frames itself) gets the other checks only.
+    A wrapper that excludes the frame ports (it sets the frames itself) still gets the check of the pw.x
+    parameters here; it checks the pseudopotentials against its own frames (as the loop does).
     """
-    if 'dataset' not in namespace or 'structures' not in namespace:
-        return None
-    message = check_frame_source(inputs)
+    has_frame_ports = 'dataset' in namespace and 'structures' in namespace
+    if has_frame_ports:
+        message = check_frame_source(inputs)
+        if message:
+            return message
+    parameters = inputs.get('pw', {}).get('pw', {}).get('parameters')
+    if parameters is None or 'pseudos' not in inputs:
+        return None  # a wrapper excluded these ports: it validates them itself
+    message = check_parameters(parameters.get_dict())
     if message:
         return message
-    if 'pw' not in inputs or 'pseudos' not in inputs:
-        return None  # a wrapper excluded these ports: it validates them itself
+    if not has_frame_ports:
+        return None
     frames = _frames_of(inputs)
     if not frames:
         return 'there are no frames to label.'
-    message = check_parameters(inputs['pw']['pw']['parameters'].get_dict())
-    if message:
-        return message
     elements = {kind.symbol for frame in frames for kind in frame.kinds}
     message = check_pseudos(elements, inputs['pseudos'])
     if message:
@@ -77,7 +69,7 @@ def validate_inputs(inputs, namespace):
             return message
     reference = inputs.get('reference_dataset')
     if reference is not None:
-        return check_reference(_settings_of(inputs), reference.labelling_settings)
+        return check_reference(settings_of_inputs(inputs), reference.labelling_settings)
     return None
 
 
@@ -266,7 +258,7 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
     def collect_dataset(self):
         """Build the dataset from the successful runs through a calcfunction, so each frame traces to its run."""
         results = build_labelled_dataset(
-            settings=orm.Dict(_settings_of(self.inputs)),
+            settings=orm.Dict(settings_of_inputs(self.inputs)),
             max_force=self.inputs.max_force,
             max_net_force_per_atom=self.inputs.max_net_force_per_atom,
             failures=orm.Dict(self.ctx.failures),

@@ -95,6 +95,19 @@ def parameters_for_frame(parameters: dict, num_electrons: float) -> dict:
     return {**parameters, 'SYSTEM': {**system, 'nbnd': number_of_bands(electrons)}}
 
 
+def settings_of_inputs(inputs) -> dict:
+    """The DFT settings fingerprint (:func:`labelling_settings`) of ``LabellingWorkChain`` inputs (``pw``, ``pseudos``)."""
+    pw_inputs = inputs['pw']
+    kpoints_distance = pw_inputs['kpoints_distance'].value if 'kpoints_distance' in pw_inputs else None
+    kpoints_mesh = None
+    if 'kpoints' in pw_inputs:
+        mesh, offset = pw_inputs['kpoints'].get_kpoints_mesh()
+        kpoints_mesh = [list(mesh), list(offset)]
+    return labelling_settings(
+        pw_inputs['pw']['parameters'].get_dict(), dict(inputs['pseudos']), kpoints_distance, kpoints_mesh
+    )
+
+
 def check_parameters(parameters: dict) -> str | None:
     """Return why ``parameters`` cannot label a training set, or None when they can."""
     control = parameters.get('CONTROL', {})

@@ -15,6 +15,9 @@ from aiida_mlipgen.science.quality import close_contact_failures
 
 #: Ports of a labeller that the active-learning loop fills in itself.
 FRAME_PORTS = ('structures', 'dataset', 'reference_dataset')
+#: Info keys the labellers write into every labelled frame (beside the labels energy, forces and stress,
+#: which ``DatasetData`` keeps out of ``info`` altogether): the frame's name and the job that labelled it.
+LABEL_INFO_KEYS = ('frame_key', 'pw_calculation_uuid', 'teacher_calculation_uuid', 'batch_index')
 
 
 def validate_positive(value, _):
@@ -94,12 +97,32 @@ def define_labeller_ports(spec, max_concurrent: int, max_concurrent_help: str) -
     )
 
 
+def check_info_keys(dataset: DatasetData) -> str | None:
+    """Refuse frames whose info holds a key the labellers write (:data:`LABEL_INFO_KEYS`): it would be overwritten.
+
+    A dataset labelled before (it records its labelling settings) is relabelled: those keys are the provenance
+    of the labels being replaced, and are replaced with them.
+    """
+    if dataset.labelling_settings is not None:
+        return None
+    for index, atoms in enumerate(dataset.get_atoms()):
+        clash = sorted(set(atoms.info) & set(LABEL_INFO_KEYS))
+        if clash:
+            return (
+                f'frame {index} of `dataset` has info key(s) {clash}, which the labelling writes itself: rename '
+                f'them (e.g. `user_{clash[0]}`) so that they are kept.'
+            )
+    return None
+
+
 def check_frame_source(inputs) -> str | None:
-    """Exactly one of ``structures`` and ``dataset``, holding at least one frame."""
+    """Exactly one of ``structures`` and ``dataset``, holding at least one frame, with no info key of the labels."""
     if ('dataset' in inputs) == bool(inputs.get('structures')):
         return 'give the frames to label either as `structures` or as a `dataset`, and not both.'
-    if 'dataset' in inputs and inputs['dataset'].num_frames == 0:
-        return 'there are no frames to label.'
+    if 'dataset' in inputs:
+        if inputs['dataset'].num_frames == 0:
+            return 'there are no frames to label.'
+        return check_info_keys(inputs['dataset'])
     return None
 
 

@@ -93,11 +93,11 @@ def test_refuses_an_explicit_mesh_for_different_cells(builder):
 
 
 def test_refuses_settings_that_differ_from_the_reference_dataset(builder):
-    from aiida_mlipgen.workflows.labelling import _settings_of
+    from aiida_mlipgen.workflows.labelling_inputs import settings_of_inputs
 
     labelled = bulk('Si', 'diamond', a=5.43)
     reference = DatasetData([labelled])
-    settings = _settings_of(builder._inputs(prune=True))
+    settings = settings_of_inputs(builder._inputs(prune=True))
     reference.set_labelling_settings(settings)
     reference.store()
     builder.reference_dataset = reference

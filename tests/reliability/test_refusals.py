@@ -1,0 +1,55 @@
+"""Every malformed input of ``refusal_cases.CASES`` is refused before any job runs, in one line naming the problem."""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+
+from tests.reliability.refusal_cases import CASES, Context, run_case
+from tests.silicon import ONE_THREAD, venv_tool
+
+
+@pytest.fixture
+def context(aiida_profile, aiida_code_installed, pw_code, pseudo_family, tmp_path):
+    """The real codes of every stage (none of them runs) and a folder for the cases' files."""
+
+    def code(label, plugin):
+        return aiida_code_installed(
+            label=label, default_calc_job_plugin=plugin, filepath_executable=venv_tool(label), prepend_text=ONE_THREAD
+        )
+
+    codes = {
+        'pw': pw_code,
+        'train': code('nequip-train', 'mlipgen.nequip.train'),
+        'explore': code('mlipgen-explore', 'mlipgen.explore'),
+        'evaluate': code('mlipgen-evaluate', 'mlipgen.evaluate'),
+        'teacher': code('mlipgen-teacher-label', 'mlipgen.teacher_label'),
+    }
+    return Context(codes=codes, folder=tmp_path, profile=aiida_profile.name)
+
+
+@pytest.mark.parametrize('case', CASES, ids=[case.id for case in CASES])
+def test_malformed_input_is_refused_before_any_job(case, context):
+    before = orm.QueryBuilder().append(orm.ProcessNode).count()
+    outcome = run_case(case, context)
+    assert outcome.refused, f'{case.id} ({case.problem}) was not refused'
+    assert not outcome.traceback, outcome.message
+    assert outcome.names_problem, f'{case.id}: {outcome.message!r} does not match {case.match!r}'
+    assert outcome.one_line, outcome.message
+    assert orm.QueryBuilder().append(orm.ProcessNode).count() == before
+
+
+def test_the_table_covers_every_work_chain_the_command_line_and_the_data_types():
+    targets = {case.target for case in CASES}
+    assert {
+        'ActiveLearningWorkChain',
+        'LabellingWorkChain',
+        'TeacherLabellingWorkChain',
+        'TrainingWorkChain',
+        'ExplorationWorkChain',
+        'CommitteeEvaluateCalculation',
+        'DatasetData',
+        'ModelData',
+        'mlipgen run',
+    } <= targets
+    assert len({case.id for case in CASES}) == len(CASES)

@@ -25,17 +25,13 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from aiida_mlipgen.science.contract import DEVIATION_UNITS
 from aiida_mlipgen.science.extxyz import write_extxyz
 
 from .committee import Committee, CommitteePrediction
 
-#: Deviation fields written per frame (``info`` keys and JSON lists), with their units.
-DEVIATION_FIELDS = {
-    'max_force_deviation': 'eV/A',
-    'mean_force_deviation': 'eV/A',
-    'energy_deviation_per_atom': 'eV/atom',
-    'stress_deviation': 'eV/A^3',
-}
+#: Deviation fields written per frame (``info`` keys and JSON lists), with their units: the contract's.
+DEVIATION_FIELDS = DEVIATION_UNITS
 
 
 def annotate_frames(frames: Sequence[Atoms], prediction: CommitteePrediction, with_mean: bool = False) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from aiida_mlipgen.science.contract import DEVIATION_UNITS
 from aiida_mlipgen.science.metrics import (
     compare_frames,
     force_errors_per_species,
@@ -25,13 +26,6 @@ from aiida_mlipgen.science.metrics import (
     spearman_calibration,
 )
 
-#: Per-frame deviation keys the engine writes in ``info``, with their units (``engines/evaluate.py``).
-DEVIATION_UNITS = {
-    'max_force_deviation': 'eV/A',
-    'mean_force_deviation': 'eV/A',
-    'energy_deviation_per_atom': 'eV/atom',
-    'stress_deviation': 'eV/A^3',
-}
 #: Names under which the engine writes the committee mean predictions (never label names).
 MEAN_ENERGY_KEY = 'committee_energy'
 MEAN_FORCES_KEY = 'committee_forces'

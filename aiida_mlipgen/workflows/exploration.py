@@ -6,7 +6,7 @@ import itertools
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, calcfunction, while_
+from aiida.engine import calcfunction, while_
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_mlipgen.calculations.dataset_operations import merge_datasets
@@ -16,6 +16,7 @@ from aiida_mlipgen.data.model import ModelData
 from aiida_mlipgen.science.contract import TrustLevels
 from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.workflows.input_checks import check_structures
+from aiida_mlipgen.workflows.job_pool import JobPoolWorkChain
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
 NPT_PREFIX = 'npt'
@@ -80,11 +81,12 @@ def validate_positive(value, _) -> str | None:
     return None if value.value > 0 else f'must be positive, got {value.value}.'
 
 
-class ExplorationWorkChain(ProtocolMixin, WorkChain):
+class ExplorationWorkChain(ProtocolMixin, JobPoolWorkChain):
     """Explore structures x temperatures (x pressures) with a committee, one ``ExploreCalculation`` per condition.
 
-    Jobs run at most ``max_concurrent`` at a time. A job cut short (walltime) keeps the conditions it finished;
-    a job that fails is reported and left out; all jobs failing is an error.
+    Jobs run at most ``max_concurrent`` at a time, the next one submitted as soon as one ends. A job cut short
+    (walltime) keeps the conditions it finished; a job that fails is reported and left out; all jobs failing is an
+    error.
     """
 
     @classmethod
@@ -125,7 +127,7 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
-            while_(cls.has_jobs_to_submit)(cls.submit_batch, cls.inspect_batch),
+            while_(cls.pool_is_busy)(cls.pool_step),
             cls.collect,
         )
         spec.output('frames', valid_type=DatasetData, help='Sampled frames of every condition, with deviations.')
@@ -168,54 +170,42 @@ class ExplorationWorkChain(ProtocolMixin, WorkChain):
 
     def setup(self):
         """Lay out the grid, one job per condition."""
-        self.ctx.pending = grid(self.inputs.conditions.get_dict(), list(self.inputs.structures))
-        self.ctx.running = []
+        jobs = grid(self.inputs.conditions.get_dict(), list(self.inputs.structures))
+        self.ctx.jobs = {f'job_{index:03d}': job for index, job in enumerate(jobs)}
         self.ctx.finished = {}
         self.ctx.failures = {}
-        self.report(f'{len(self.ctx.pending)} exploration jobs, at most {self.inputs.max_concurrent.value} at once')
+        self.report(f'{len(jobs)} exploration jobs, at most {self.inputs.max_concurrent.value} at once')
+        self.pool_start(sorted(self.ctx.jobs))
 
-    def has_jobs_to_submit(self):
-        """Whether grid points still wait for their job."""
-        return bool(self.ctx.pending)
+    def pool_submit(self, key):
+        """Submit the exploration job ``key``: one structure at one set of conditions."""
+        job = self.ctx.jobs[key]
+        inputs = AttributeDict(self.exposed_inputs(ExploreCalculation, namespace='explore'))
+        inputs.models = self.inputs.models
+        inputs.structures = {job['structure']: self.inputs.structures[job['structure']]}
+        inputs.conditions = orm.Dict(job['conditions'])
+        if 'trust_levels' in self.inputs:
+            inputs.trust_levels = self.inputs.trust_levels
+        inputs.metadata = AttributeDict(inputs.get('metadata', {}))
+        inputs.metadata.call_link_label = key
+        return self.submit(ExploreCalculation, **inputs)
 
-    def submit_batch(self):
-        """Submit the next ``max_concurrent`` jobs."""
-        size = self.inputs.max_concurrent.value
-        batch, self.ctx.pending = self.ctx.pending[:size], self.ctx.pending[size:]
-        futures = {}
-        for job in batch:
-            key = f'job_{len(self.ctx.finished) + len(self.ctx.failures) + len(futures):03d}'
-            inputs = AttributeDict(self.exposed_inputs(ExploreCalculation, namespace='explore'))
-            inputs.models = self.inputs.models
-            inputs.structures = {job['structure']: self.inputs.structures[job['structure']]}
-            inputs.conditions = orm.Dict(job['conditions'])
-            if 'trust_levels' in self.inputs:
-                inputs.trust_levels = self.inputs.trust_levels
-            inputs.metadata = AttributeDict(inputs.get('metadata', {}))
-            inputs.metadata.call_link_label = key
-            futures[key] = self.submit(ExploreCalculation, **inputs)
-        self.ctx.running = list(futures)
-        return ToContext(**futures)
-
-    def inspect_batch(self):
-        """Keep jobs with frames (complete, or cut short with what they finished); report the others."""
-        for key in self.ctx.running:
-            node = self.ctx[key]
-            if 'frames' in node.outputs and 'statistics' in node.outputs:
-                self.ctx.finished[key] = node
-                if not node.is_finished_ok:
-                    self.report(f'{key} <{node.pk}> kept partially: {node.exit_message}')
-            else:
-                self.ctx.failures[key] = f'<{node.pk}> exit status {node.exit_status}: {node.exit_message}'
-                self.report(f'{key} failed: {self.ctx.failures[key]}')
-        self.ctx.running = []
+    def pool_collect(self, key, node):
+        """Keep a job with frames (complete, or cut short with what it finished); report the others."""
+        if 'frames' in node.outputs and 'statistics' in node.outputs:
+            self.ctx.finished[key] = node
+            if not node.is_finished_ok:
+                self.report(f'{key} <{node.pk}> kept partially: {node.exit_message}')
+        else:
+            self.ctx.failures[key] = f'<{node.pk}> exit status {node.exit_status}: {node.exit_message}'
+            self.report(f'{key} failed: {self.ctx.failures[key]}')
 
     def collect(self):
         """Merge frames and statistics (calcfunctions), so selection traces back to every job."""
         if not self.ctx.finished:
             reasons = '; '.join(f'{key} {reason}' for key, reason in sorted(self.ctx.failures.items()))
             return self.exit_codes.ERROR_ALL_JOBS_FAILED.format(reasons=reasons)
-        finished = self.ctx.finished
+        finished = dict(sorted(self.ctx.finished.items()))
         self.out('frames', merge_datasets(**{key: node.outputs.frames for key, node in finished.items()}))
         statistics = merge_exploration_statistics(**{key: node.outputs.statistics for key, node in finished.items()})
         self.out('statistics', statistics)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, while_
+from aiida.engine import while_
 from aiida.plugins import DataFactory, WorkflowFactory
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
 
 from aiida_mlipgen.calculations.dataset_conversion import dataset_to_structures
 from aiida_mlipgen.calculations.labelled_dataset import TRAJECTORY_PREFIX, build_labelled_dataset
 from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.workflows.job_pool import JobPoolWorkChain
 from aiida_mlipgen.workflows.labelling_inputs import (
     check_explicit_mesh,
     check_parameters,
@@ -73,7 +74,7 @@ def validate_inputs(inputs, namespace):
     return None
 
 
-class LabellingWorkChain(ProtocolMixin, WorkChain):
+class LabellingWorkChain(ProtocolMixin, JobPoolWorkChain):
     """Label frames with one ``PwBaseWorkChain`` each, identical DFT settings for all, and quality gates.
 
     Frames with atoms too close are not submitted; runs that fail for good (SCF not converged after the
@@ -102,10 +103,7 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
         spec.outline(
             cls.setup,
             cls.screen_frames,
-            while_(cls.has_frames_to_submit)(
-                cls.submit_batch,
-                cls.inspect_batch,
-            ),
+            while_(cls.pool_is_busy)(cls.pool_step),
             cls.collect_dataset,
         )
 
@@ -183,6 +181,7 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
         pw_builder.pw.pop('structure', None)
         pw_builder.pw.pop('pseudos', None)
         builder.pw = pw_builder._inputs(prune=True)
+        builder.pw.on_unhandled_failure = orm.Str(inputs['on_unhandled_failure'])
         builder.pseudos = family.get_pseudos(elements=tuple(elements))
         for key in ('max_concurrent', 'max_force', 'max_net_force_per_atom', 'min_distance_ratio'):
             value_type = orm.Int if key == 'max_concurrent' else orm.Float
@@ -196,8 +195,6 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
         else:
             self.ctx.frames = dict(self.inputs.structures)
         self.ctx.failures = {}
-        self.ctx.pending = []
-        self.ctx.running = {}
         self.ctx.trajectories = {}
 
     def screen_frames(self):
@@ -206,54 +203,40 @@ class LabellingWorkChain(ProtocolMixin, WorkChain):
         self.ctx.failures = screening_failures(atoms, self.inputs.min_distance_ratio.value)
         for key, record in self.ctx.failures.items():
             self.report(f'frame {key} not submitted: {record["reason"]}')
-        self.ctx.pending = [key for key in sorted(self.ctx.frames) if key not in self.ctx.failures]
-        self.report(f'{len(self.ctx.pending)} of {len(self.ctx.frames)} frames passed screening')
-
-    def has_frames_to_submit(self):
-        """Whether frames are still waiting for their DFT run."""
-        return bool(self.ctx.pending)
-
-    def submit_batch(self):
-        """Submit the next ``max_concurrent`` frames, each through its own ``PwBaseWorkChain``."""
-        batch, self.ctx.pending = (
-            self.ctx.pending[: self.inputs.max_concurrent.value],
-            self.ctx.pending[self.inputs.max_concurrent.value :],
-        )
-        futures = {}
-        for key in batch:
-            structure = self.ctx.frames[key]
-            inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='pw'))
-            inputs.pw.structure = structure
-            inputs.pw.pseudos = {kind.name: self.inputs.pseudos[kind.symbol] for kind in structure.kinds}
-            electrons = sum(inputs.pw.pseudos[site.kind_name].z_valence for site in structure.sites)
-            shared = inputs.pw.parameters.get_dict()
-            parameters = parameters_for_frame(shared, electrons)
-            if parameters != shared:
-                inputs.pw.parameters = orm.Dict(parameters)
-            inputs.metadata.call_link_label = f'label_{key}'
-            futures[key] = self.submit(PwBaseWorkChain, **inputs)
-            self.ctx.running[key] = futures[key].pk
+        passed = [key for key in sorted(self.ctx.frames) if key not in self.ctx.failures]
         self.report(
-            f'submitted {len(batch)} DFT runs: {", ".join(f"{key}<{node.pk}>" for key, node in futures.items())}'
+            f'{len(passed)} of {len(self.ctx.frames)} frames passed screening; '
+            f'at most {self.pool_size()} DFT runs at once'
         )
-        return ToContext(**{f'pw_{key}': node for key, node in futures.items()})
+        self.pool_start(passed)
 
-    def inspect_batch(self):
-        """Keep the trajectories of runs that finished well; record why the others failed."""
-        for key in list(self.ctx.running):
-            node = self.ctx[f'pw_{key}']
-            del self.ctx.running[key]
-            if node.is_finished_ok and 'output_trajectory' in node.outputs:
-                self.ctx.trajectories[key] = node.outputs.output_trajectory
-                continue
-            reason = node.exit_message or f'process {node.process_state.value}'
-            self.ctx.failures[key] = {
-                'stage': 'dft',
-                'reason': reason,
-                'exit_status': node.exit_status,
-                'process_uuid': node.uuid,
-            }
-            self.report(f'frame {key}: PwBaseWorkChain<{node.pk}> failed ({node.exit_status}): {reason}')
+    def pool_submit(self, key):
+        """Submit the DFT run of frame ``key`` through its own ``PwBaseWorkChain``."""
+        structure = self.ctx.frames[key]
+        inputs = AttributeDict(self.exposed_inputs(PwBaseWorkChain, namespace='pw'))
+        inputs.pw.structure = structure
+        inputs.pw.pseudos = {kind.name: self.inputs.pseudos[kind.symbol] for kind in structure.kinds}
+        electrons = sum(inputs.pw.pseudos[site.kind_name].z_valence for site in structure.sites)
+        shared = inputs.pw.parameters.get_dict()
+        parameters = parameters_for_frame(shared, electrons)
+        if parameters != shared:
+            inputs.pw.parameters = orm.Dict(parameters)
+        inputs.metadata.call_link_label = f'label_{key}'
+        return self.submit(PwBaseWorkChain, **inputs)
+
+    def pool_collect(self, key, node):
+        """Keep the trajectory of a run that finished well; record why another failed."""
+        if node.is_finished_ok and 'output_trajectory' in node.outputs:
+            self.ctx.trajectories[key] = node.outputs.output_trajectory
+            return
+        reason = node.exit_message or f'process {node.process_state.value}'
+        self.ctx.failures[key] = {
+            'stage': 'dft',
+            'reason': reason,
+            'exit_status': node.exit_status,
+            'process_uuid': node.uuid,
+        }
+        self.report(f'frame {key}: PwBaseWorkChain<{node.pk}> failed ({node.exit_status}): {reason}')
 
     def collect_dataset(self):
         """Build the dataset from the successful runs through a calcfunction, so each frame traces to its run."""

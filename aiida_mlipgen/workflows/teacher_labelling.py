@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.common import AttributeDict
-from aiida.engine import ToContext, WorkChain, while_
+from aiida.engine import while_
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_mlipgen.calculations.dataset_conversion import batch_frames, frame_key, structures_to_dataset
 from aiida_mlipgen.calculations.labelled_dataset import build_teacher_dataset
 from aiida_mlipgen.calculations.teacher_label import TeacherLabelCalculation, teacher_settings
 from aiida_mlipgen.data.dataset import DatasetData
+from aiida_mlipgen.workflows.job_pool import JobPoolWorkChain
 from aiida_mlipgen.workflows.labelling_inputs import check_reference
 from aiida_mlipgen.workflows.labelling_ports import (
     check_frame_source,
@@ -43,7 +44,7 @@ def validate_inputs(inputs, namespace) -> str | None:
     return None
 
 
-class TeacherLabellingWorkChain(ProtocolMixin, WorkChain):
+class TeacherLabellingWorkChain(ProtocolMixin, JobPoolWorkChain):
     """Label frames with a teacher calculator in batches of ``frames_per_job``, with the labelling gates.
 
     Frames with atoms too close are not labelled; frames the teacher cannot label and frames failing the
@@ -73,10 +74,7 @@ class TeacherLabellingWorkChain(ProtocolMixin, WorkChain):
         spec.outline(
             cls.setup,
             cls.screen_frames,
-            while_(cls.has_batches_to_submit)(
-                cls.submit_batches,
-                cls.inspect_batches,
-            ),
+            while_(cls.pool_is_busy)(cls.pool_step),
             cls.collect_dataset,
         )
 
@@ -141,57 +139,47 @@ class TeacherLabellingWorkChain(ProtocolMixin, WorkChain):
         for key, record in self.ctx.failures.items():
             self.report(f'frame {key} not labelled: {record["reason"]}')
         self.ctx.num_frames = len(frames)
-        self.ctx.pending = []
+        self.ctx.batches = {}
         if len(self.ctx.failures) < len(frames):
             batches = batch_frames(self.ctx.frames, self.inputs.frames_per_job, orm.List(sorted(self.ctx.failures)))
             self.ctx.batches = dict(batches)
-            self.ctx.pending = sorted(self.ctx.batches)
-        self.report(f'{len(frames) - len(self.ctx.failures)} of {len(frames)} frames passed screening')
+        self.report(
+            f'{len(frames) - len(self.ctx.failures)} of {len(frames)} frames passed screening, '
+            f'in {len(self.ctx.batches)} job(s)'
+        )
+        self.pool_start(sorted(self.ctx.batches))
 
-    def has_batches_to_submit(self):
-        """Whether batches are still waiting for their job."""
-        return bool(self.ctx.pending)
+    def pool_submit(self, name):
+        """Submit the batch ``name`` as one ``TeacherLabelCalculation``."""
+        inputs = AttributeDict(self.exposed_inputs(TeacherLabelCalculation, namespace='teacher'))
+        inputs.frames = self.ctx.batches[name]
+        inputs.metadata = AttributeDict(inputs.get('metadata', {}))
+        inputs.metadata.call_link_label = f'teacher_{name}'
+        return self.submit(TeacherLabelCalculation, **inputs)
 
-    def submit_batches(self):
-        """Submit up to ``max_concurrent`` batches, one ``TeacherLabelCalculation`` each."""
-        count = self.inputs.max_concurrent.value
-        batch_names, self.ctx.pending = self.ctx.pending[:count], self.ctx.pending[count:]
-        futures = {}
-        for name in batch_names:
-            inputs = AttributeDict(self.exposed_inputs(TeacherLabelCalculation, namespace='teacher'))
-            inputs.frames = self.ctx.batches[name]
-            inputs.metadata = AttributeDict(inputs.get('metadata', {}))
-            inputs.metadata.call_link_label = f'teacher_{name}'
-            futures[f'job_{name}'] = self.submit(TeacherLabelCalculation, **inputs)
-        self.ctx.submitted = batch_names
-        self.report(f'submitted {len(futures)} teacher job(s) for {", ".join(batch_names)}')
-        return ToContext(**futures)
-
-    def inspect_batches(self):
-        """Keep each job's labelled frames; record the frames a job could not label, and why."""
-        for name in self.ctx.submitted:
-            node = self.ctx[f'job_{name}']
-            keys = [atoms.info['frame_key'] for atoms in self.ctx.batches[name].get_atoms()]
-            if 'failures' in node.outputs:
-                for index, reason in node.outputs.failures.get_dict().items():
-                    self.ctx.failures[keys[int(index)]] = {
-                        'stage': 'teacher',
-                        'reason': reason,
-                        'exit_status': node.exit_status,
-                        'process_uuid': node.uuid,
-                    }
-            if node.is_finished_ok and 'labelled' in node.outputs:
-                self.ctx.labelled[f'labelled_{name}'] = node.outputs.labelled
-                continue
-            if node.is_finished_ok:
-                continue
-            reason = node.exit_message or f'process {node.process_state.value}'
-            for key in keys:
-                self.ctx.failures.setdefault(
-                    key,
-                    {'stage': 'teacher', 'reason': reason, 'exit_status': node.exit_status, 'process_uuid': node.uuid},
-                )
-            self.report(f'{name}: TeacherLabelCalculation<{node.pk}> failed ({node.exit_status}): {reason}')
+    def pool_collect(self, name, node):
+        """Keep a job's labelled frames; record the frames it could not label, and why."""
+        keys = [atoms.info['frame_key'] for atoms in self.ctx.batches[name].get_atoms()]
+        if 'failures' in node.outputs:
+            for index, reason in node.outputs.failures.get_dict().items():
+                self.ctx.failures[keys[int(index)]] = {
+                    'stage': 'teacher',
+                    'reason': reason,
+                    'exit_status': node.exit_status,
+                    'process_uuid': node.uuid,
+                }
+        if node.is_finished_ok and 'labelled' in node.outputs:
+            self.ctx.labelled[f'labelled_{name}'] = node.outputs.labelled
+            return
+        if node.is_finished_ok:
+            return
+        reason = node.exit_message or f'process {node.process_state.value}'
+        for key in keys:
+            self.ctx.failures.setdefault(
+                key,
+                {'stage': 'teacher', 'reason': reason, 'exit_status': node.exit_status, 'process_uuid': node.uuid},
+            )
+        self.report(f'{name}: TeacherLabelCalculation<{node.pk}> failed ({node.exit_status}): {reason}')
 
     def collect_dataset(self):
         """Apply the force gates and build the dataset through a calcfunction, each frame tracing to its job."""

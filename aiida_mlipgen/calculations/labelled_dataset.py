@@ -7,14 +7,24 @@ from aiida import orm
 from aiida.engine import calcfunction
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.units import GPa
+from ase.units import GPa, Ry
 
 from aiida_mlipgen.calculations.dataset_conversion import frame_key
 from aiida_mlipgen.data.dataset import DatasetData
-from aiida_mlipgen.science.quality import force_gate_failures
+from aiida_mlipgen.science.quality import force_gate_failures, scf_convergence_failures
 
 #: Prefix of the calcfunction's per-frame inputs: ``trajectory_<frame key>``.
 TRAJECTORY_PREFIX = 'trajectory_'
+#: pw.x's default ``ELECTRONS.conv_thr``, Ry.
+QE_DEFAULT_CONV_THR_RY = 1.0e-6
+
+
+def scf_failures(trajectory: orm.TrajectoryData) -> list[str]:
+    """Reasons why the run behind ``trajectory`` did not converge its SCF, read from its printed accuracies."""
+    calculation = trajectory.creator
+    conv_thr = calculation.inputs.parameters.get_dict().get('ELECTRONS', {}).get('conv_thr', QE_DEFAULT_CONV_THR_RY)
+    accuracy = trajectory.get_array('scf_accuracy') if 'scf_accuracy' in trajectory.get_arraynames() else []
+    return scf_convergence_failures(list(accuracy), conv_thr * Ry)
 
 
 def atoms_from_pw_trajectory(trajectory: orm.TrajectoryData) -> Atoms:
@@ -67,7 +77,7 @@ def build_labelled_dataset(
         key = label.removeprefix(TRAJECTORY_PREFIX)
         trajectory = trajectories[label]
         atoms = atoms_from_pw_trajectory(trajectory)
-        reasons = force_gate_failures(
+        reasons = scf_failures(trajectory) or force_gate_failures(
             atoms.calc.results['forces'],
             max_force=max_force.value,
             max_net_force_per_atom=max_net_force_per_atom.value,

@@ -1,4 +1,4 @@
-"""Sanity gates on labelled frames: overlapping atoms and unphysical DFT forces.
+"""Sanity gates on labelled frames: overlapping atoms, unconverged SCF runs and unphysical DFT forces.
 
 A frame that passes the DFT run but fails one of these gates is quarantined with the reasons
 recorded, never added to a training set. Defaults (why: docs/labelling.md): |F| > 10 eV/A on any
@@ -102,3 +102,29 @@ def close_contact_failures(atoms: Atoms, min_distance_ratio: float = DEFAULT_MIN
         )
         reasons.append(f'{pair} are {distance:.3g} A apart < {threshold:.3g} A')
     return reasons
+
+
+#: How far above the threshold the last printed SCF accuracy may be: pw.x prints it with one or two
+#: significant digits, so a converged run can print up to about twice its threshold; an unconverged
+#: one is orders of magnitude above it.
+SCF_ACCURACY_PRINT_SLACK = 2.0
+
+
+def scf_convergence_failures(scf_accuracy_eV: list[float], conv_thr_eV: float) -> list[str]:  # noqa: N803
+    """Reasons why a pw.x run's last SCF did not reach its threshold; an empty list when it did.
+
+    pw.x's own test is "estimated scf accuracy < conv_thr"; this repeats it on the run's printed
+    accuracies, because pw.x can say "convergence has been achieved" when it was not (with
+    ``scf_must_converge = .false.`` it stops at ``electron_maxstep`` and prints that line anyway).
+
+    :param scf_accuracy_eV: the estimated SCF accuracy of every SCF iteration of the run, eV.
+    :param conv_thr_eV: the run's ``ELECTRONS.conv_thr``, in eV.
+    """
+    if not (math.isfinite(conv_thr_eV) and conv_thr_eV > 0):
+        raise ValueError(f'conv_thr must be a positive number (eV), got {conv_thr_eV}')
+    if len(scf_accuracy_eV) == 0:
+        return ['the output gives no SCF accuracy: whether the SCF converged is unknown']
+    last = float(scf_accuracy_eV[-1])
+    if not (math.isfinite(last) and last <= SCF_ACCURACY_PRINT_SLACK * conv_thr_eV):
+        return [f'SCF not converged: estimated accuracy {last:.3g} eV > conv_thr {conv_thr_eV:.3g} eV']
+    return []

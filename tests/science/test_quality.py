@@ -6,7 +6,12 @@ from ase import Atoms
 from ase.build import bulk
 from ase.data import covalent_radii
 
-from aiida_mlipgen.science.quality import close_contact_failures, close_contacts, force_gate_failures
+from aiida_mlipgen.science.quality import (
+    close_contact_failures,
+    close_contacts,
+    force_gate_failures,
+    scf_convergence_failures,
+)
 
 SI_RADIUS = covalent_radii[14]  # 1.11 A
 
@@ -99,3 +104,20 @@ def test_non_finite_forces():
 def test_force_gate_rejects_bad_input(forces, kwargs, match):
     with pytest.raises(ValueError, match=match):
         force_gate_failures(forces, **kwargs)
+
+
+def test_scf_gate_passes_a_converged_run_within_the_print_rounding():
+    assert scf_convergence_failures([1.0, 1e-3, 3.9e-9], conv_thr_eV=4e-9) == []
+    assert scf_convergence_failures([7.9e-9], conv_thr_eV=4e-9) == []  # printed with one digit: up to 2x
+
+
+def test_scf_gate_quarantines_an_scf_that_only_said_it_converged():
+    # pw.x with scf_must_converge = .false. stopped after one step: 0.09 Ry against a 1e-14 Ry threshold.
+    (reason,) = scf_convergence_failures([1.24], conv_thr_eV=1.4e-13)
+    assert reason == 'SCF not converged: estimated accuracy 1.24 eV > conv_thr 1.4e-13 eV'
+    assert scf_convergence_failures([float('nan')], conv_thr_eV=1e-8)
+    assert scf_convergence_failures([], conv_thr_eV=1e-8) == [
+        'the output gives no SCF accuracy: whether the SCF converged is unknown'
+    ]
+    with pytest.raises(ValueError, match='conv_thr must be a positive number'):
+        scf_convergence_failures([1e-9], conv_thr_eV=0.0)

@@ -26,6 +26,7 @@ from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
 from aiida_mlipgen.science.contract import TrustLevels
 from aiida_mlipgen.science.exit_codes import declare
+from aiida_mlipgen.workflows.input_checks import check_structures
 from aiida_mlipgen.workflows.labelling import LabellingWorkChain
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
@@ -106,6 +107,9 @@ def validate_inputs(inputs, namespace) -> str | None:
     ``dft``) gets the other checks only.
     """
     filled_by_wrapper = not {'models', 'test_datasets', 'dft'} <= set(namespace)
+    message = check_structures(inputs.get('reference_structures'), 'reference_structures')
+    if message:
+        return message
     if not filled_by_wrapper and bool(inputs.get('models')) == ('teacher' in inputs):
         return 'give the potential either as `models` (one or more) or as a `teacher`, not both or neither.'
     checks = [name for name in CHECK_KEYS if name in inputs]

@@ -26,6 +26,7 @@ from aiida_mlipgen.workflows.classical_sampling_inputs import (
     md_parameters,
     run_key,
 )
+from aiida_mlipgen.workflows.input_checks import check_structures as check_structure_inputs
 from aiida_mlipgen.workflows.protocols import protocol_filepath
 
 LammpsBaseWorkChain = WorkflowFactory('lammps.base')
@@ -48,8 +49,10 @@ def validate_inputs(inputs, _):
         message = check_potential(inputs['potential'])
         if message:
             return message
-        return check_structures(dict(inputs.get('structures', {})), inputs['potential'])
-    return None
+        message = check_structures(dict(inputs.get('structures', {})), inputs['potential'])
+        if message:
+            return message
+    return check_structure_inputs(inputs.get('structures'), 'structures')
 
 
 def _failure_reason(node: orm.WorkflowNode) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,20 +126,45 @@ def fake_model(context: Context, species: list[str]):
     return ModelData(path, cutoff=4.0)
 
 
-def loop(context: Context, overrides: dict | None = None, seeds: dict | None = None):
-    """``(ActiveLearningWorkChain, inputs)`` of a tiny loop on silicon, with ``overrides`` of the protocol."""
+def _copy_mappings(value):
+    """Nested mappings copied as dicts, the nodes in them shared (``pre_process`` changes mappings in place)."""
+    if isinstance(value, Mapping):
+        return {key: _copy_mappings(item) for key, item in value.items()}
+    return value
+
+
+def _apply(inputs: Mapping, overrides: Mapping) -> dict:
+    """A copy of ``inputs`` with ``overrides`` merged in: dicts into ``Dict`` nodes, other values as new nodes."""
+    from aiida import orm
     from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
+    result = _copy_mappings(inputs)
+    for key, value in overrides.items():
+        current = result.get(key)
+        if isinstance(value, orm.Data):
+            result[key] = value
+        elif isinstance(value, dict) and isinstance(current, orm.Dict):
+            result[key] = orm.Dict(recursive_merge(current.get_dict(), value))
+        elif isinstance(value, dict):
+            result[key] = _apply(current or {}, value)
+        elif isinstance(value, list):
+            result[key] = orm.List(value)
+        else:
+            result[key] = (orm.Int if isinstance(value, int) else orm.Float)(value)
+    return result
+
+
+def loop(context: Context, overrides: dict | None = None):
+    """``(ActiveLearningWorkChain, inputs)`` of a tiny loop on silicon (built once), ``overrides`` merged in."""
     from aiida_mlipgen.workflows.active_learning import ActiveLearningWorkChain
 
-    codes = {stage: context.codes[stage] for stage in ('pw', 'train', 'explore', 'evaluate')}
-    builder = ActiveLearningWorkChain.get_builder_from_protocol(
-        codes,
-        seeds or {'si2': structure(silicon())},
-        protocol='fast',
-        overrides=recursive_merge(TINY_LOOP, overrides or {}),
-    )
-    return ActiveLearningWorkChain, builder._inputs(prune=True)
+    if 'loop' not in context.cache:
+        codes = {stage: context.codes[stage] for stage in ('pw', 'train', 'explore', 'evaluate')}
+        builder = ActiveLearningWorkChain.get_builder_from_protocol(
+            codes, {'si2': structure(silicon())}, protocol='fast', overrides=TINY_LOOP
+        )
+        context.cache['loop'] = builder._inputs(prune=True)
+    return ActiveLearningWorkChain, _apply(context.cache['loop'], overrides or {})
 
 
 def loop_with(context: Context, **changes):
@@ -244,6 +269,38 @@ def evaluation(context: Context, models=None, frames=None):
     return CommitteeEvaluateCalculation, inputs
 
 
+def classical(context: Context, structures=None, **overrides):
+    """``(ClassicalSamplingWorkChain, inputs)``: Stillinger-Weber silicon MD with ``overrides`` of the protocol."""
+    from aiida_mlipgen.workflows.classical_sampling import ClassicalSamplingWorkChain
+    from aiida_mlipgen.workflows.classical_sampling_inputs import lammps_potential
+
+    if 'sw' not in context.cache:
+        context.cache['sw'] = lammps_potential(Path('/usr/share/lammps/potentials/Si.sw'), 'sw', ['Si'])
+    builder = ClassicalSamplingWorkChain.get_builder_from_protocol(
+        context.codes['lammps'],
+        structures or {'si8': structure(bulk('Si', 'diamond', a=5.43, cubic=True))},
+        context.cache['sw'],
+        protocol='fast',
+        overrides=overrides,
+    )
+    return ClassicalSamplingWorkChain, builder._inputs(prune=True)
+
+
+def benchmark(context: Context, test_datasets=None, reference_structures=None):
+    """``(BenchmarkWorkChain, inputs)``: test errors of a (never run) committee, and NVE if structures are given."""
+    from aiida_mlipgen.workflows.benchmark import BenchmarkWorkChain
+
+    builder = BenchmarkWorkChain.get_builder_from_protocol(
+        {'benchmark': context.codes['benchmark']},
+        models={f'member{index}': fake_model(context, ['Si']) for index in range(2)},
+        test_datasets=test_datasets or {'fixed': labelled([silicon()])},
+        reference_structures=reference_structures,
+        protocol='fast',
+        checks=('test_errors', 'nve') if reference_structures else ('test_errors',),
+    )
+    return BenchmarkWorkChain, builder._inputs(prune=True)
+
+
 def missing_code(context: Context):
     """An installed code on the local computer whose executable does not exist."""
     from aiida import orm
@@ -331,6 +388,14 @@ CASES: list[Case] = [
         'process',
         lambda c: loop_with(c, seed_structures={'close_pair': structure(overlapping_silicon())}),
         r'seed_structures.*close_pair.*0\.30 A apart',
+    ),
+    Case(
+        'loop-hostile-seed-name',
+        'ActiveLearningWorkChain',
+        'hostile name',
+        'process',
+        lambda c: loop_with(c, seed_structures={'my seed; $(touch x)': structure(silicon())}),
+        r'my seed; \$\(touch x\)',
     ),
     Case(
         'loop-seed-without-cell',
@@ -527,6 +592,51 @@ CASES: list[Case] = [
         lambda c: evaluation(c, models={'member0': fake_model(c, ['Si'])}),
         r'at least two models',
     ),
+    # ClassicalSamplingWorkChain
+    Case(
+        'classical-negative-temperature',
+        'ClassicalSamplingWorkChain',
+        'negative temperature',
+        'process',
+        lambda c: classical(c, temperatures=[-300.0]),
+        r'temperature',
+    ),
+    Case(
+        'classical-overlapping-structure',
+        'ClassicalSamplingWorkChain',
+        'overlapping atoms',
+        'process',
+        lambda c: classical(c, structures={'close_pair': structure(overlapping_silicon())}),
+        r'close_pair.*0\.30 A apart',
+    ),
+    # BenchmarkWorkChain
+    Case(
+        'benchmark-unlabelled-test-set',
+        'BenchmarkWorkChain',
+        'unlabelled dataset',
+        'process',
+        lambda c: benchmark(
+            c,
+            test_datasets={'fixed': __import__('aiida_mlipgen.data.dataset', fromlist=['x']).DatasetData([silicon()])},
+        ),
+        r'test set `fixed` has no labels',
+    ),
+    Case(
+        'benchmark-model-species',
+        'BenchmarkWorkChain',
+        'model species do not match',
+        'process',
+        lambda c: benchmark(c, test_datasets={'ge': labelled([bulk('Ge', 'diamond', a=5.66)])}),
+        r"\['Ge'\], which the models do not know",
+    ),
+    Case(
+        'benchmark-overlapping-reference',
+        'BenchmarkWorkChain',
+        'overlapping atoms',
+        'process',
+        lambda c: benchmark(c, reference_structures={'close_pair': structure(overlapping_silicon())}),
+        r'reference_structures.*close_pair.*0\.30 A apart',
+    ),
     # Data types
     Case(
         'dataset-corrupt-extxyz',
@@ -689,7 +799,7 @@ def process_refusal(process_class, inputs: dict) -> str | None:
     """The message the engine would refuse ``inputs`` with when creating the process, or None; runs nothing."""
     namespace = process_class.spec().inputs
     try:
-        parsed = namespace.pre_process(dict(inputs))
+        parsed = namespace.pre_process(_copy_mappings(inputs))
     except (ValueError, TypeError) as exception:
         return str(exception)
     error = namespace.validate(parsed)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import pytest
 from aiida import orm
 
+from tests.conftest import require_executable
 from tests.reliability.refusal_cases import CASES, Context, run_case
 from tests.silicon import ONE_THREAD, venv_tool
 
 
+@pytest.fixture(scope='module')
+def cache():
+    """What the cases build once per module (the loop's inputs): the codes below are the same stored nodes."""
+    return {}
+
+
 @pytest.fixture
-def context(aiida_profile, aiida_code_installed, pw_code, pseudo_family, tmp_path):
+def context(aiida_profile, aiida_code_installed, pw_code, pseudo_family, tmp_path, cache):
     """The real codes of every stage (none of them runs) and a folder for the cases' files."""
 
     def code(label, plugin):
@@ -24,8 +31,12 @@ def context(aiida_profile, aiida_code_installed, pw_code, pseudo_family, tmp_pat
         'explore': code('mlipgen-explore', 'mlipgen.explore'),
         'evaluate': code('mlipgen-evaluate', 'mlipgen.evaluate'),
         'teacher': code('mlipgen-teacher-label', 'mlipgen.teacher_label'),
+        'benchmark': code('mlipgen-benchmark', 'mlipgen.benchmark.model'),
+        'lammps': aiida_code_installed(
+            label='lmp', default_calc_job_plugin='lammps.base', filepath_executable=require_executable('lmp')
+        ),
     }
-    return Context(codes=codes, folder=tmp_path, profile=aiida_profile.name)
+    return Context(codes=codes, folder=tmp_path, profile=aiida_profile.name, cache=cache)
 
 
 @pytest.mark.parametrize('case', CASES, ids=[case.id for case in CASES])
@@ -47,6 +58,8 @@ def test_the_table_covers_every_work_chain_the_command_line_and_the_data_types()
         'TeacherLabellingWorkChain',
         'TrainingWorkChain',
         'ExplorationWorkChain',
+        'ClassicalSamplingWorkChain',
+        'BenchmarkWorkChain',
         'CommitteeEvaluateCalculation',
         'DatasetData',
         'ModelData',

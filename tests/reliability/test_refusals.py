@@ -66,3 +66,20 @@ def test_the_table_covers_every_work_chain_the_command_line_and_the_data_types()
         'mlipgen run',
     } <= targets
     assert len({case.id for case in CASES}) == len(CASES)
+
+
+def test_the_real_command_prints_one_line_and_no_traceback(tmp_path):
+    """``mlipgen run`` as a user runs it: a `.cif` that is not a CIF (ASE raises a bare AssertionError)."""
+    import subprocess
+
+    path = tmp_path / 'seed.cif'
+    path.write_text('hello, not a CIF\n', encoding='utf-8')
+    result = subprocess.run(
+        [venv_tool('mlipgen'), 'run', str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode != 0
+    assert 'Traceback' not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines() == [
+        f'Error: {path}: not a readable structure file for ASE (format from the name `.cif`; AssertionError: '
+        'no further detail)'
+    ]

@@ -24,6 +24,7 @@ from aiida_mlipgen.calculations.lammps_nequip_inputs import (
     lammps_nequip_inputs,
 )
 from aiida_mlipgen.science.exit_codes import declare
+from aiida_mlipgen.workflows.input_checks import check_structures
 
 LammpsRawCalculation = CalculationFactory('lammps.raw')
 
@@ -78,7 +79,9 @@ def validate_inputs(inputs, _) -> str | None:
             return message
     evaluate = inputs.get('evaluate', {})
     if 'structure' in inputs:
-        message = _check_structure(inputs['structure'], evaluate.get('models', {}))
+        message = _check_structure(inputs['structure'], evaluate.get('models', {})) or check_structures(
+            {'structure': inputs['structure']}, 'structure'
+        )
         if message:
             return message
     md_code, evaluate_code = inputs.get('lammps', {}).get('code'), evaluate.get('code')

@@ -207,6 +207,30 @@ def continued_loop(context: Context, settings: dict | None, **extra):
     )
 
 
+def teacher_loop_continued(context: Context, settings: dict):
+    """A tiny loop labelled by the Stillinger-Weber teacher, continued from datasets recording ``settings``."""
+    from aiida_mlipgen.workflows.active_learning import ActiveLearningWorkChain
+
+    if 'teacher_loop' not in context.cache:
+        codes = {stage: context.codes[stage] for stage in ('teacher', 'train', 'explore', 'evaluate')}
+        overrides = {key: value for key, value in TINY_LOOP.items() if key != 'label'}
+        builder = ActiveLearningWorkChain.get_builder_from_protocol(
+            codes,
+            {'si2': structure(silicon())},
+            protocol='fast',
+            overrides=overrides,
+            teacher={'calculator': 'aiida_mlipgen.science.teacher:stillinger_weber_silicon', 'parameters': {}},
+        )
+        context.cache['teacher_loop'] = builder._inputs(prune=True)
+    frames = [silicon(5.40 + 0.01 * index) for index in range(4)]
+    inputs = _apply(context.cache['teacher_loop'], {})
+    inputs.pop('seed_structures', None)
+    inputs['exploration_structures'] = {'si2': structure(silicon())}
+    inputs['training_dataset'] = labelled(frames[:3], settings)
+    inputs['test_dataset'] = labelled(frames[3:], settings)
+    return ActiveLearningWorkChain, inputs
+
+
 def labelling(context: Context, frames=None, **changes):
     """``(LabellingWorkChain, inputs)`` labelling two silicon cells, with top-level inputs replaced."""
     from aiida_mlipgen.workflows.labelling import LabellingWorkChain
@@ -299,6 +323,28 @@ def benchmark(context: Context, test_datasets=None, reference_structures=None):
         checks=('test_errors', 'nve') if reference_structures else ('test_errors',),
     )
     return BenchmarkWorkChain, builder._inputs(prune=True)
+
+
+def lammps_nequip(context: Context, structure_atoms: Atoms | None = None, **settings):
+    """``(LammpsNequipWorkChain, inputs)``: committee MD in LAMMPS (never run), with MD ``settings`` replaced."""
+    from aiida import orm
+
+    from aiida_mlipgen.workflows.lammps_nequip import LammpsNequipWorkChain
+
+    model = context.folder / 'si.nequip.pt2'
+    model.write_bytes(b'never read')
+    run = {'temperature': 900.0, 'num_steps': 200, 'stride': 20, 'seed': 3, **settings}
+    inputs = {
+        'lammps': {'code': context.codes['lammps_raw']},
+        'evaluate': {
+            'code': context.codes['evaluate'],
+            'models': {f'member{index}': fake_model(context, ['Si']) for index in range(2)},
+        },
+        'structure': structure(structure_atoms or bulk('Si', 'diamond', a=5.43, cubic=True)),
+        'deployed_model': orm.SinglefileData(model),
+        **{key: (orm.Float if isinstance(value, float) else orm.Int)(value) for key, value in run.items()},
+    }
+    return LammpsNequipWorkChain, inputs
 
 
 def missing_code(context: Context):
@@ -432,6 +478,14 @@ CASES: list[Case] = [
         'process',
         lambda c: continued_loop(c, {**loop_settings(c), 'kpoints_distance': 0.3, 'sha256': 'other'}),
         r'training_dataset.*differ.*kpoints_distance',
+    ),
+    Case(
+        'loop-teacher-continue-dft-labels',
+        'ActiveLearningWorkChain',
+        'mixed DFT settings',
+        'process',
+        lambda c: teacher_loop_continued(c, loop_settings(c)),
+        r'training_dataset.*differ.*calculator',
     ),
     Case(
         'loop-pw-parameters',
@@ -636,6 +690,23 @@ CASES: list[Case] = [
         'process',
         lambda c: benchmark(c, reference_structures={'close_pair': structure(overlapping_silicon())}),
         r'reference_structures.*close_pair.*0\.30 A apart',
+    ),
+    # LammpsNequipWorkChain
+    Case(
+        'lammps-nequip-negative-temperature',
+        'LammpsNequipWorkChain',
+        'negative temperature',
+        'process',
+        lambda c: lammps_nequip(c, temperature=-300.0),
+        r'temperature',
+    ),
+    Case(
+        'lammps-nequip-overlapping-structure',
+        'LammpsNequipWorkChain',
+        'overlapping atoms',
+        'process',
+        lambda c: lammps_nequip(c, overlapping_silicon()),
+        r'structure.*0\.30 A apart',
     ),
     # Data types
     Case(

@@ -32,6 +32,9 @@ def context(aiida_profile, aiida_code_installed, pw_code, pseudo_family, tmp_pat
         'evaluate': code('mlipgen-evaluate', 'mlipgen.evaluate'),
         'teacher': code('mlipgen-teacher-label', 'mlipgen.teacher_label'),
         'benchmark': code('mlipgen-benchmark', 'mlipgen.benchmark.model'),
+        'lammps_raw': aiida_code_installed(
+            label='lmp-raw', default_calc_job_plugin='lammps.raw', filepath_executable=require_executable('lmp')
+        ),
         'lammps': aiida_code_installed(
             label='lmp', default_calc_job_plugin='lammps.base', filepath_executable=require_executable('lmp')
         ),
@@ -60,6 +63,7 @@ def test_the_table_covers_every_work_chain_the_command_line_and_the_data_types()
         'ExplorationWorkChain',
         'ClassicalSamplingWorkChain',
         'BenchmarkWorkChain',
+        'LammpsNequipWorkChain',
         'CommitteeEvaluateCalculation',
         'DatasetData',
         'ModelData',
@@ -83,3 +87,15 @@ def test_the_real_command_prints_one_line_and_no_traceback(tmp_path):
         f'Error: {path}: not a readable structure file for ASE (format from the name `.cif`; AssertionError: '
         'no further detail)'
     ]
+
+
+def test_a_dataset_labelled_before_is_relabelled_with_its_label_keys(context):
+    """The label keys a labelling wrote are no collision when the dataset is relabelled (it records settings)."""
+    from ase.build import bulk
+
+    from tests.reliability.refusal_cases import labelled, labelling, process_refusal
+
+    atoms = bulk('Si', 'diamond', a=5.43)
+    atoms.info.update({'frame_key': 'frame_00000', 'pw_calculation_uuid': 'old', 'name': 'kept'})
+    dataset = labelled([atoms], {'code': 'quantumespresso.pw', 'sha256': 'old settings'})
+    assert process_refusal(*labelling(context, structures={}, dataset=dataset)) is None

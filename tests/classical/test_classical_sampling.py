@@ -80,7 +80,7 @@ def test_a_run_that_blows_up_is_recorded_and_the_rest_kept(lammps_code, silicon_
     failures = results['failures'].get_dict()
     assert list(failures) == ['si64_T1e09']
     assert 'Lost atoms' in failures['si64_T1e09']['reason']
-    assert {atoms.info['condition'] for atoms in results['dataset'].get_atoms()} == {'si64_T300'}
+    assert {atoms.info['condition'] for atoms in results['dataset'].get_atoms()} == {'si64_300K'}
     assert results['dataset'].num_frames == 15
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -52,13 +53,19 @@ from ase import Atoms
 from ase.io import read, write
 from loop_runner import TEACHER, explored_steps, label_batches, local_codes, temporary_profile
 from phases import PHASES, MDSettings, MeltQuench, PhaseCondition, phase_structures, sample_conditions
-from selection import Job, clean, model_errors, run_jobs, train_job
+from selection import HYPERPARAMETERS, Job, _tool, clean, model_errors, run_jobs, training_config
 
+from aiida_mlipgen.calculations.nequip_config import config_to_yaml
 from aiida_mlipgen.science.learning_curves import best_common_target, label_ratio, labels_to_target, mean_curve
 
 STRATEGIES = ('active_learning', 'dpgen_style', 'random')
 #: Selection method of the loop, per loop strategy.
-LOOP_METHODS = {'active_learning': 'fps', 'dpgen_style': 'random'}
+LOOP_METHODS = {'active_learning': 'fps', 'dpgen_style': 'random', 'active_learning_adaptive': 'fps'}
+#: ``--adaptive``: our loop with the trust window's lower level fitted each iteration (``adaptive_trust``) on
+#: an exploration test set of ``per_condition`` frames per condition (labelled, never trained on).
+ADAPTIVE_STRATEGY = 'active_learning_adaptive'
+ADAPTIVE_EXPLORATION_TEST = {'per_condition': 3, 'min_frames': 0}
+ADAPTIVE_TRUST = {'enabled': True, 'min_frames': 3}
 #: Force RMSE target, eV/A (DOMAIN targets quote < 0.15 for RMSE; the Si-Ge study reached < 0.10).
 FORCE_TARGET_EV_PER_A = 0.10
 #: Seeds of the melt-quenches: the loop's exploration structures and the test set's own.
@@ -85,44 +92,56 @@ class Settings:
 
     :param schedule: exploration temperatures per loop iteration (every phase at each); the last repeats.
     :param max_iterations: loop iterations; the last trains and explores but labels nothing more.
-    :param model_steps: optimiser steps of every benchmark model (batches of 4 frames).
+    :param model_epochs: passes over its training frames of every benchmark model (batches of
+        :data:`MODEL_BATCH_SIZE`), as optimiser steps clipped to ``[model_min_steps, model_max_steps]``.
     :param random_multiples: extra ``random`` budgets, as multiples of the loop's largest budget.
     """
 
     seeds: tuple[int, ...] = (0, 1, 2)
-    max_iterations: int = 6
-    schedule: tuple[tuple[float, ...], ...] = ((300, 900), (1500, 2500), (600, 1200), (300, 2500), (900, 1500))
-    explore_steps: int = 300
+    max_iterations: int = 3
+    schedule: tuple[tuple[float, ...], ...] = ((900,), (2500,), (1500,))
+    explore_steps: int = 200
     explore_stride: int = 10
     timestep_fs: float = 2.0
     thermostat_damping_fs: float = 100.0
     trust_window: tuple[float, float] = (0.10, 1.5)
-    max_selected: int = 12
-    committee_size: int = 3
-    loop_epochs: int = 40
+    max_selected: int = 16
+    committee_size: int = 2
+    loop_epochs: int = 30
     initial_rattles_A: tuple[float, ...] = (0.02, 0.05, 0.1, 0.15)  # noqa: N815 - unit in the name
-    initial_copies: int = 3
-    model_steps: int = 800
-    random_multiples: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0)
+    initial_copies: int = 2
+    model_epochs: int = 30
+    model_min_steps: int = 300
+    model_max_steps: int = 2000
+    random_multiples: tuple[float, ...] = (2.0, 4.0)
     test_frames_per_condition: int = 12
     test_interval: int = 20
     melt_quench: MeltQuench = field(default_factory=MeltQuench)
     parallel: int = 2
+    adaptive: bool = False
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """The strategies compared: :data:`STRATEGIES`, and the adaptive loop with ``adaptive``."""
+        return STRATEGIES + ((ADAPTIVE_STRATEGY,) if self.adaptive else ())
+
+    @property
+    def loop_strategies(self) -> tuple[str, ...]:
+        """The strategies that run the loop."""
+        return tuple(strategy for strategy in self.strategies if strategy in LOOP_METHODS)
 
 
 FULL = Settings()
-QUICK = replace(
-    FULL,
-    seeds=(0,),
-    max_iterations=3,
-    schedule=((900,), (2500,), (1500,)),
-    explore_steps=200,
-    committee_size=2,
-    loop_epochs=30,
-    initial_copies=2,
-    model_steps=400,
-    random_multiples=(2.0, 4.0),
-)
+#: The full run's first seed, with one larger budget for ``random``: its kept work is the full run's seed 0.
+QUICK = replace(FULL, seeds=(0,), random_multiples=(2.0,))
+
+#: Frames per optimiser step of every benchmark model.
+MODEL_BATCH_SIZE = 4
+#: Every benchmark model and every loop committee member: the ``fast`` protocol's model (2 layers x 16
+#: features, cutoff 4 A) with l_max 2 instead of 1. Stillinger-Weber's three-body term goes as
+#: (cos theta + 1/3)^2, a second-order Legendre term: with l_max 1 the force RMSE on this test set stayed
+#: at 0.43 eV/A on 80 frames, with l_max 2 it fell to 0.24 eV/A (same frames and steps; docs/performance.md).
+MODEL_HYPERPARAMETERS = {**HYPERPARAMETERS, 'l_max': 2, 'batch_size': MODEL_BATCH_SIZE}
 
 
 def md_settings(settings: Settings) -> MDSettings:
@@ -178,8 +197,9 @@ def iteration_temperatures(settings: Settings, iteration: int) -> tuple[float, .
     return settings.schedule[min(iteration, len(settings.schedule)) - 1]
 
 
-def loop_overrides(settings: Settings, seed: int, method: str) -> dict:
-    """Overrides of the loop's ``fast`` protocol for one strategy and seed."""
+def loop_overrides(settings: Settings, seed: int, method: str, adaptive: bool = False) -> dict:
+    """Overrides of the loop's ``fast`` protocol for one strategy and seed (``adaptive``: fitted lower trust level)."""
+    hyperparameters = {**MODEL_HYPERPARAMETERS, 'max_epochs': settings.loop_epochs}
     return {
         'max_iterations': settings.max_iterations,
         'split_seed': seed,
@@ -198,16 +218,15 @@ def loop_overrides(settings: Settings, seed: int, method: str) -> dict:
             'method': method,
             'seed': seed,
         },
-        'exploration_test': {'per_condition': 0, 'min_frames': 0},
+        'exploration_test': ADAPTIVE_EXPLORATION_TEST if adaptive else {'per_condition': 0, 'min_frames': 0},
+        'adaptive_trust': ADAPTIVE_TRUST if adaptive else {'enabled': False},
         'exploration_schedule': [
             {'temperatures_K': list(iteration_temperatures(settings, i))} for i in range(1, settings.max_iterations + 1)
         ],
         'train': {
             'committee_size': settings.committee_size,
             'min_members': 2,
-            'train': {
-                'nequip': {'hyperparameters': {'max_epochs': settings.loop_epochs, 'batch_size': 4, 'device': 'cpu'}}
-            },
+            'train': {'nequip': {'hyperparameters': hyperparameters}},
         },
         'explore': {
             'conditions': {
@@ -233,7 +252,7 @@ def run_loop(settings: Settings, strategy: str, seed: int, codes: dict, structur
         codes,
         seeds,
         protocol='fast',
-        overrides=loop_overrides(settings, seed, LOOP_METHODS[strategy]),
+        overrides=loop_overrides(settings, seed, LOOP_METHODS[strategy], adaptive=strategy == ADAPTIVE_STRATEGY),
         teacher=TEACHER,
     )
     builder.exploration_structures = {name: orm.StructureData(ase=atoms) for name, atoms in structures.items()}
@@ -301,20 +320,33 @@ def _run_loop_processes(settings: Settings, output: Path, failures: list) -> Non
     """Every loop not kept yet, each in a ``--only-loop`` process, ``settings.parallel`` at once."""
     workdir = (output / 'work').resolve()
     jobs = []
-    for strategy, seed in product(LOOP_METHODS, settings.seeds):
+    for strategy, seed in product(settings.loop_strategies, settings.seeds):
         prefix = loop_prefix(workdir, strategy, seed)
         if prefix.with_suffix('.json').exists():
             continue
         prefix.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, __file__, '--output', str(output), '--only-loop', strategy, '--loop-seed', str(seed)]
-        quick = replace(QUICK, parallel=settings.parallel, seeds=settings.seeds, model_steps=settings.model_steps)
-        command += ['--quick'] if settings == quick else []
+        command += ['--quick'] if loop_settings(settings) == loop_settings(QUICK) else []
         command += ['--seeds', *map(str, settings.seeds), '--parallel', str(settings.parallel)]
         jobs.append(Job(f'{strategy} loop, seed {seed}', command, prefix.with_suffix('.log')))
     try:
         run_jobs(jobs, settings.parallel)
     except Exception as exception:  # handed to the main thread, which raises it
         failures.append(exception)
+
+
+def loop_settings(settings: Settings) -> str:
+    """What the kept loops, test set and pools depend on: every setting but seeds, models and strategies."""
+    ignored = (
+        'seeds',
+        'parallel',
+        'adaptive',
+        'model_epochs',
+        'model_min_steps',
+        'model_max_steps',
+        'random_multiples',
+    )
+    return json.dumps(asdict(settings) | dict.fromkeys(ignored), sort_keys=True)
 
 
 def pool_conditions(settings: Settings, structures: dict, iteration: int) -> list[PhaseCondition]:
@@ -377,6 +409,43 @@ def same_frames(first: Sequence[Atoms], second: Sequence[Atoms]) -> bool:
     )
 
 
+def model_steps(settings: Settings, labels: int) -> int:
+    """Optimiser steps of a benchmark model trained on ``labels`` frames: ``model_epochs`` passes, clipped."""
+    steps = math.ceil(settings.model_epochs * labels / MODEL_BATCH_SIZE)
+    return int(min(max(steps, settings.model_min_steps), settings.model_max_steps))
+
+
+def model_config(train_file: Path, validation_file: Path, seed: int, steps: int) -> dict:
+    """The ``nequip-train`` config of one benchmark model: :data:`MODEL_HYPERPARAMETERS`, ``steps`` steps.
+
+    As in ``benchmarks/selection.py``: a cosine decay of the learning rate over the steps, no validation,
+    the last weights kept, so that models differ only by their training frames (and step counts by size).
+    """
+    config = training_config(train_file, validation_file, seed, steps)
+    for key, value in MODEL_HYPERPARAMETERS.items():
+        if key in config and not isinstance(config[key], dict):
+            config[key] = value
+    return config
+
+
+#: What Lightning logs when a training stopped at ``max_steps``: a kept model without it did not finish.
+FINISHED_MESSAGE = '`max_steps='
+
+
+def model_job(workdir: Path, name: str, training: Sequence[Atoms], validation_file: Path, seed: int, steps: int):
+    """The ``nequip-train`` job of one benchmark model (None if it already finished there) and its checkpoint."""
+    folder = workdir / name
+    checkpoint, log = folder / 'run' / 'last.ckpt', folder / 'train.log'
+    if checkpoint.exists() and log.exists() and FINISHED_MESSAGE in log.read_text(errors='replace'):
+        return None, checkpoint
+    folder.mkdir(parents=True, exist_ok=True)
+    train_file = folder / 'train.extxyz'
+    write(train_file, clean(training), format='extxyz')
+    (folder / 'config.yaml').write_text(config_to_yaml(model_config(train_file, validation_file, seed, steps)))
+    command = [_tool('nequip-train'), '-cp', str(folder), '-cn', 'config', f'hydra.run.dir={folder / "run"}']
+    return Job(name, command, log), checkpoint
+
+
 @dataclass
 class Model:
     """One benchmark model: which strategy, seed and labels; its training job and checkpoint."""
@@ -385,7 +454,7 @@ class Model:
     seed: int
     labels: int
     member: int
-    job: Job
+    job: Job | None
     checkpoint: Path
     errors: dict = field(default_factory=dict)
 
@@ -402,14 +471,15 @@ def plan_models(settings: Settings, label_sets: dict[tuple[str, int], list[list[
     models = []
 
     def add(strategy: str, seed: int, frames: list[Atoms], members: int) -> None:
+        steps = model_steps(settings, len(frames))
         for member in range(members):
             name = f'{strategy}_s{seed}_n{len(frames)}_m{member}'
-            job, checkpoint = train_job(workdir, name, frames, validation, member, settings.model_steps)
+            job, checkpoint = model_job(workdir, name, frames, validation, member, steps)
             models.append(Model(strategy, seed, len(frames), member, job, checkpoint))
 
     for seed in settings.seeds:
         add('initial', seed, label_sets[('active_learning', seed)][0], 1)
-        for strategy in STRATEGIES:
+        for strategy in settings.strategies:
             sets = label_sets[(strategy, seed)]
             for index, frames in enumerate(sets[1:], start=1):
                 last = index == len(sets) - 1 and seed == settings.seeds[0]
@@ -431,7 +501,7 @@ def metric(errors: dict, key: str, phase: str | None) -> float:
 def summarise_curves(settings: Settings, models: Sequence[Model]) -> dict:
     """Per strategy: each seed's curve, the mean curve, labels to the targets and the ratios between strategies."""
     curves = {}
-    for strategy in STRATEGIES:
+    for strategy in settings.strategies:
         entry = {'seeds': {}, 'mean': {}}
         for seed in settings.seeds:
             points = curve_points(models, strategy, seed)
@@ -456,20 +526,26 @@ def summarise_curves(settings: Settings, models: Sequence[Model]) -> dict:
 
     targets = {
         'force_rmse_0.10': FORCE_TARGET_EV_PER_A,
-        'force_rmse_best_common': best_common_target([force_curve(strategy) for strategy in STRATEGIES]),
+        'force_rmse_best_common': best_common_target([force_curve(strategy) for strategy in settings.strategies]),
     }
+    pairs = [('active_learning', 'random'), ('active_learning', 'dpgen_style')]
+    if settings.adaptive:
+        pairs += [
+            (ADAPTIVE_STRATEGY, 'random'),
+            (ADAPTIVE_STRATEGY, 'dpgen_style'),
+            (ADAPTIVE_STRATEGY, 'active_learning'),
+        ]
     reached = {}
     for name, target in targets.items():
         needed = {}
-        for strategy in STRATEGIES:
+        for strategy in settings.strategies:
             labels, errors = force_curve(strategy)
             needed[strategy] = {'labels': labels_to_target(labels, errors, target), 'max_labels': max(labels)}
-        ours = needed['active_learning']
         ratios = {
-            f'active_learning_vs_{other}': label_ratio(
-                ours['labels'], ours['max_labels'], needed[other]['labels'], needed[other]['max_labels']
+            f'{ours}_vs_{other}': label_ratio(
+                needed[ours]['labels'], needed[ours]['max_labels'], needed[other]['labels'], needed[other]['max_labels']
             ).as_dict()
-            for other in ('random', 'dpgen_style')
+            for ours, other in pairs
         }
         reached[name] = {'target_eV_per_A': target, 'labels_needed': needed, 'ratios': ratios}
     return {'curves': curves, 'targets': reached}
@@ -483,7 +559,12 @@ def plot_curves(summary: dict, output: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    colours = {'active_learning': 'tab:blue', 'dpgen_style': 'tab:orange', 'random': 'tab:green'}
+    colours = {
+        'active_learning': 'tab:blue',
+        'dpgen_style': 'tab:orange',
+        'random': 'tab:green',
+        ADAPTIVE_STRATEGY: 'tab:purple',
+    }
     paths = []
     for key, title, unit, filename in (
         ('force_rmse_eV_per_A', 'force RMSE', 'eV/Å', 'learning_curves_forces.png'),
@@ -491,7 +572,7 @@ def plot_curves(summary: dict, output: Path) -> list[Path]:
     ):
         figure, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True)
         for axis, phase in zip(axes.ravel(), ('all', *PHASES), strict=True):
-            for strategy in STRATEGIES:
+            for strategy in summary['curves']:
                 curve = summary['curves'][strategy]['mean'][f'{key}/{phase}']
                 labels, mean, std = (np.array(curve[name]) for name in ('labels', 'mean', 'std'))
                 axis.plot(labels, mean, 'o-', color=colours[strategy], label=strategy, markersize=4)
@@ -520,11 +601,9 @@ def plot_curves(summary: dict, output: Path) -> list[Path]:
 
 def package_committees(settings: Settings, models: Sequence[Model], output: Path) -> dict[str, list[str]]:
     """``nequip-package build`` each strategy's last-budget models of the first seed into ``output/<strategy>/``."""
-    from selection import _tool
-
     seed = settings.seeds[0]
     jobs, committees = [], {}
-    for strategy in STRATEGIES:
+    for strategy in settings.strategies:
         last = max(m.labels for m in models if m.seed == seed and m.strategy in (strategy, 'initial'))
         members = [m for m in models if m.seed == seed and m.labels == last and m.strategy in (strategy, 'initial')]
         folder = output / strategy
@@ -532,9 +611,11 @@ def package_committees(settings: Settings, models: Sequence[Model], output: Path
         committees[strategy] = []
         for model in sorted(members, key=lambda m: m.member):
             package = folder / f'member_{model.member}.nequip.zip'
+            committees[strategy].append(str(package.relative_to(output)))
+            if package.exists() and package.stat().st_mtime > model.checkpoint.stat().st_mtime:
+                continue
             command = [_tool('nequip-package'), 'build', str(model.checkpoint), str(package)]
             jobs.append(Job(f'package_{strategy}_{model.member}', command, model.checkpoint.parent / 'package.log'))
-            committees[strategy].append(str(package.relative_to(output)))
     run_jobs(jobs, settings.parallel)
     return committees
 
@@ -542,19 +623,19 @@ def package_committees(settings: Settings, models: Sequence[Model], output: Path
 def print_summary(summary: dict) -> None:
     """Learning curves as a table, labels to each target and the ratios."""
     print('\nTest force RMSE (eV/A) / energy MAE (meV/atom) vs labels, mean over seeds')
-    for strategy in STRATEGIES:
+    for strategy in summary['curves']:
         forces = summary['curves'][strategy]['mean']['force_rmse_eV_per_A/all']
         energies = summary['curves'][strategy]['mean']['energy_mae_meV_per_atom/all']
         cells = [
             f'{n:g}: {f:.3f} / {e:.1f}'
             for n, f, e in zip(forces['labels'], forces['mean'], energies['mean'], strict=True)
         ]
-        print(f'  {strategy:16s} ' + ', '.join(cells))
+        print(f'  {strategy:24s} ' + ', '.join(cells))
     for name, entry in summary['targets'].items():
         print(f'\nLabels to reach a test force RMSE of {entry["target_eV_per_A"]:.3f} eV/A ({name}):')
         for strategy, needed in entry['labels_needed'].items():
             value = f'{needed["labels"]:.0f}' if needed['labels'] is not None else f'> {needed["max_labels"]:g}'
-            print(f'  {strategy:16s} {value}')
+            print(f'  {strategy:24s} {value}')
         for ratio_name, ratio in entry['ratios'].items():
             value = 'n/a' if ratio['value'] is None else f'{ratio["value"]:.2f}'
             print(f'  {ratio_name}: {value} ({ratio["kind"]})')
@@ -563,12 +644,15 @@ def print_summary(summary: dict) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--output', type=Path, required=True, help='folder of summary.json, plots and committees')
-    parser.add_argument('--quick', action='store_true', help='1 seed, 3 iterations, smaller models: < 20 min')
+    parser.add_argument('--quick', action='store_true', help='seed 0 only, random up to 2x the loop: < 20 min')
     parser.add_argument('--seeds', type=int, nargs='+', help='strategy seeds (default: 0 1 2, --quick: 0)')
     parser.add_argument(
         '--parallel', type=int, default=2, help='loops, trainings and MD runs at once (one thread each)'
     )
-    parser.add_argument('--model-steps', type=int, help='optimiser steps of every benchmark model')
+    parser.add_argument('--model-epochs', type=int, help='passes over its frames of every benchmark model')
+    parser.add_argument(
+        '--adaptive', action='store_true', help=f'add {ADAPTIVE_STRATEGY}: the loop with the adaptive trust window'
+    )
     parser.add_argument('--only-loop', choices=list(LOOP_METHODS), help=argparse.SUPPRESS)
     parser.add_argument('--loop-seed', type=int, default=0, help=argparse.SUPPRESS)
     return parser
@@ -590,12 +674,11 @@ def run(settings: Settings, output: Path) -> dict:
         clock = now
         print(f'  [{name}: {timings[name]:.0f} s]', flush=True)
 
-    print(f'{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at start; settings {asdict(settings)}')
+    load_start = os.getloadavg()
+    print(f'{os.cpu_count()} CPU cores, load average {load_start[0]:.1f} at start; settings {asdict(settings)}')
     recorded = workdir / 'settings.json'
-    # What the kept data depends on: everything but how the benchmark models are trained.
-    wanted = json.dumps(
-        asdict(settings) | {'parallel': None, 'model_steps': None, 'random_multiples': None}, sort_keys=True
-    )
+    # What the kept data depends on: everything but seeds, strategies and how the benchmark models are trained.
+    wanted = loop_settings(settings)
     if recorded.exists() and recorded.read_text() != wanted:
         raise SystemExit(f'{workdir} holds the work of other settings: choose another --output, or delete it')
     recorded.write_text(wanted)
@@ -623,7 +706,7 @@ def run(settings: Settings, output: Path) -> dict:
     loops_thread.join()
     if failures:
         raise failures[0]
-    loops = {key: read_loop(loop_prefix(workdir, *key)) for key in product(LOOP_METHODS, settings.seeds)}
+    loops = {key: read_loop(loop_prefix(workdir, *key)) for key in product(settings.loop_strategies, settings.seeds)}
     stage('loops')
 
     label_sets, pool_sizes = {}, {}
@@ -631,7 +714,7 @@ def run(settings: Settings, output: Path) -> dict:
         ours, theirs = loops[('active_learning', seed)], loops[('dpgen_style', seed)]
         if not same_frames(ours['batches'][0], theirs['batches'][0]):
             raise RuntimeError(f'seed {seed}: the two loops labelled different initial sets')
-        for strategy in LOOP_METHODS:
+        for strategy in settings.loop_strategies:
             label_sets[(strategy, seed)] = cumulative(loops[(strategy, seed)]['batches'])
         # The pool holds the explorations that fed labels: those before the last, label-free iteration.
         iterations = len(ours['batches']) - 1
@@ -642,9 +725,15 @@ def run(settings: Settings, output: Path) -> dict:
         budgets += [round(multiple * budgets[-1]) for multiple in settings.random_multiples]
         label_sets[('random', seed)] = random_label_sets(ours['batches'][0], pool, budgets, seed)
 
-    models = plan_models(settings, label_sets, workdir / f'models_{settings.model_steps}_steps')
-    print(f'training {len(models)} models ({settings.model_steps} steps each, {settings.parallel} at once)', flush=True)
-    run_jobs([model.job for model in models], settings.parallel)
+    recipe = f'models_{settings.model_epochs}_epochs_{settings.model_min_steps}-{settings.model_max_steps}_steps'
+    models = plan_models(settings, label_sets, workdir / recipe)
+    jobs = [model.job for model in models if model.job is not None]
+    print(
+        f'{len(models)} models ({len(models) - len(jobs)} kept), {settings.model_epochs} epochs each '
+        f'({settings.model_min_steps}-{settings.model_max_steps} steps), {settings.parallel} at once',
+        flush=True,
+    )
+    run_jobs(jobs, settings.parallel)
     stage('training')
     for model in models:
         model.errors = model_errors(model.checkpoint, test, group_by='phase', group_name='by_phase')
@@ -661,6 +750,7 @@ def run(settings: Settings, output: Path) -> dict:
             'cpu_cores': os.cpu_count(),
             'platform': platform.platform(),
             'processor': platform.processor() or platform.machine(),
+            'load_average_start': load_start,
             'load_average_end': os.getloadavg(),
         },
         'teacher': TEACHER,
@@ -684,8 +774,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = replace(settings, parallel=args.parallel)
     if args.seeds:
         settings = replace(settings, seeds=tuple(args.seeds))
-    if args.model_steps:
-        settings = replace(settings, model_steps=args.model_steps)
+    if args.model_epochs:
+        settings = replace(settings, model_epochs=args.model_epochs)
+    if args.adaptive:
+        settings = replace(settings, adaptive=True)
     args.output.mkdir(parents=True, exist_ok=True)
     if args.only_loop:
         run_one_loop(settings, args.output.resolve(), args.only_loop, args.loop_seed)

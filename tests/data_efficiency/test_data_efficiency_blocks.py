@@ -67,6 +67,31 @@ def test_cumulative_label_sets_and_the_loop_schedule():
     assert overrides['selection']['method'] == 'random'
     assert overrides['exploration_test']['per_condition'] == 0
     assert len(overrides['exploration_schedule']) == settings.max_iterations
+    assert overrides['adaptive_trust'] == {'enabled': False}
+    # The loop's committee is the benchmark models' architecture (l_max 2: SW's three-body term).
+    hyperparameters = overrides['train']['train']['nequip']['hyperparameters']
+    assert hyperparameters['l_max'] == 2 and hyperparameters['max_epochs'] == settings.loop_epochs
+    adaptive = data_efficiency.loop_overrides(settings, seed=1, method='fps', adaptive=True)
+    assert adaptive['adaptive_trust']['enabled'] and adaptive['exploration_test']['per_condition'] > 0
+
+
+def test_benchmark_models_train_longer_on_more_labels(tmp_path):
+    settings = data_efficiency.Settings(model_epochs=30, model_min_steps=300, model_max_steps=2000)
+    assert data_efficiency.model_steps(settings, 9) == 300  # the floor
+    assert data_efficiency.model_steps(settings, 80) == 600  # 30 passes over 80 frames in batches of 4
+    assert data_efficiency.model_steps(settings, 1000) == 2000  # the ceiling
+    config = data_efficiency.model_config(tmp_path / 'train.extxyz', tmp_path / 'val.extxyz', seed=3, steps=600)
+    assert config['l_max'] == 2 and config['batch_size'] == data_efficiency.MODEL_BATCH_SIZE
+    assert config['trainer']['max_steps'] == 600
+    assert config['training_module']['lr_scheduler']['scheduler']['T_max'] == 600
+
+
+def test_quick_is_the_full_runs_first_seed():
+    quick, full = data_efficiency.QUICK, data_efficiency.FULL
+    assert quick.seeds == (0,) and len(full.seeds) == 3
+    # Same loops, test set and pools: the quick run's kept work serves as the full run's seed 0.
+    assert data_efficiency.loop_settings(quick) == data_efficiency.loop_settings(full)
+    assert data_efficiency.Settings(adaptive=True).strategies[-1] == data_efficiency.ADAPTIVE_STRATEGY
 
 
 def test_the_selection_benchmark_pool_comes_from_the_same_sampler():

@@ -192,12 +192,14 @@ def test_shared_settings_inside_parameters_are_refused(aiida_profile):
 
 
 def test_explicit_fraction_and_budget_inputs(aiida_profile):
-    # 18 accurate + 2 candidates: converged at the default 0.9, not at 0.95; a budget of 1 caps max_selected 50.
-    frames = [frame(i, 0.01, 'c') for i in range(18)] + [frame(18, 0.1, 'c'), frame(19, 0.12, 'c')]
-    assert run(frames)[0]['statistics']['converged'] is True
-    results, _ = run(frames, min_accurate_fraction=orm.Float(0.95), budget=orm.Int(1))
-    statistics = results['statistics'].get_dict()
-    assert statistics['converged'] is False and statistics['parameters']['min_accurate_fraction'] == 0.95
+    # 8 accurate + 2 candidates (fraction 0.8): converged at 0.8, not at the default 0.9; a budget of 1 caps
+    # max_selected (50).
+    frames = [frame(i, 0.01, 'c') for i in range(8)] + [frame(8, 0.1, 'c'), frame(9, 0.12, 'c')]
+    lenient = run(frames, min_accurate_fraction=orm.Float(0.8))[0]['statistics'].get_dict()
+    assert lenient['converged'] is True and lenient['parameters']['min_accurate_fraction'] == 0.8
+    assert lenient['num_selected'] == 2
+    statistics = run(frames, budget=orm.Int(1))[0]['statistics'].get_dict()
+    assert statistics['converged'] is False and statistics['parameters']['min_accurate_fraction'] == 0.9
     assert statistics['num_candidates'] == 2 and statistics['num_selected'] == 1
     with pytest.raises(ValueError, match='budget must be at least 1'):
         run(frames, budget=orm.Int(0))

@@ -32,10 +32,14 @@ def _codes(inputs: Mapping, path: str = '') -> list[tuple[str, orm.AbstractCode]
 def check_codes(inputs: Mapping) -> str | None:
     """Refuse an installed code on a local computer whose executable is not there: every job would fail.
 
-    Codes on remote computers are not checked here (that needs a connection); the scheduler reports them.
+    Codes on remote computers (that needs a connection) and containerized codes are not checked here.
     """
     for port, code in _codes(inputs):
-        if not isinstance(code, orm.InstalledCode) or code.computer.transport_type != 'core.local':
+        if (
+            not isinstance(code, orm.InstalledCode)
+            or isinstance(code, orm.ContainerizedCode)  # its executable lies inside the container
+            or code.computer.transport_type != 'core.local'
+        ):
             continue
         executable = Path(str(code.filepath_executable))
         if executable.is_absolute() and not executable.is_file():

@@ -641,6 +641,53 @@ def print_summary(summary: dict) -> None:
             print(f'  {ratio_name}: {value} ({ratio["kind"]})')
 
 
+def _labels(needed: dict) -> str:
+    return f'{needed["labels"]:.0f}' if needed['labels'] is not None else f'> {needed["max_labels"]:g}'
+
+
+def _ratio(ratio: dict) -> str:
+    if ratio['value'] is None:
+        return 'unknown'
+    bound = {'exact': '', 'upper_bound': '< ', 'lower_bound': '> '}[ratio['kind']]
+    return f'{bound}{ratio["value"]:.2f}'
+
+
+def markdown_report(summary: dict) -> str:
+    """The learning curves (mean over seeds, overall and per phase) and labels to each target, as markdown tables."""
+    lines = [
+        '| strategy | labels | force RMSE (eV/A) | energy MAE (meV/atom) | '
+        + ' | '.join(f'{phase} F' for phase in PHASES)
+        + ' |',
+        '|---|---:|---:|---:|' + '---:|' * len(PHASES),
+    ]
+    for strategy, entry in summary['curves'].items():
+        mean = entry['mean']
+        forces, energies = mean['force_rmse_eV_per_A/all'], mean['energy_mae_meV_per_atom/all']
+        for index, labels in enumerate(forces['labels']):
+            spread = f' ± {forces["std"][index]:.3f}' if forces['std'][index] else ''
+            phases = []
+            for phase in PHASES:
+                curve = mean[f'force_rmse_eV_per_A/{phase}']
+                phases.append(f'{curve["mean"][index]:.3f}' if index < len(curve['mean']) else '')
+            lines.append(
+                f'| {strategy} | {labels:g} | {forces["mean"][index]:.3f}{spread} | {energies["mean"][index]:.0f} | '
+                + ' | '.join(phases)
+                + ' |'
+            )
+    strategies = list(summary['curves'])
+    ratio_names = list(next(iter(summary['targets'].values()))['ratios'])
+    lines += [
+        '',
+        '| target (force RMSE) | ' + ' | '.join(strategies) + ' | ' + ' | '.join(ratio_names) + ' |',
+        '|---|' + '---:|' * (len(strategies) + len(ratio_names)),
+    ]
+    for entry in summary['targets'].values():
+        needed = [_labels(entry['labels_needed'][strategy]) for strategy in strategies]
+        ratios = [_ratio(entry['ratios'][name]) for name in ratio_names]
+        lines.append(f'| {entry["target_eV_per_A"]:.3f} eV/A | ' + ' | '.join(needed + ratios) + ' |')
+    return '\n'.join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--output', type=Path, required=True, help='folder of summary.json, plots and committees')
@@ -653,6 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--adaptive', action='store_true', help=f'add {ADAPTIVE_STRATEGY}: the loop with the adaptive trust window'
     )
+    parser.add_argument('--report', action='store_true', help="print DIR/summary.json's tables as markdown and stop")
     parser.add_argument('--only-loop', choices=list(LOOP_METHODS), help=argparse.SUPPRESS)
     parser.add_argument('--loop-seed', type=int, default=0, help=argparse.SUPPRESS)
     return parser
@@ -770,6 +818,9 @@ def run(settings: Settings, output: Path) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.report:
+        print(markdown_report(json.loads((args.output / 'summary.json').read_text())))
+        return 0
     settings = QUICK if args.quick else FULL
     settings = replace(settings, parallel=args.parallel)
     if args.seeds:

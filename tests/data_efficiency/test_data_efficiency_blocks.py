@@ -99,3 +99,31 @@ def test_the_selection_benchmark_pool_comes_from_the_same_sampler():
     assert [atoms.info['condition'] for atoms in frames] == ['Si8_T300_s+3'] * 2
     assert frames[0].cell[0, 0] == pytest.approx(5.431 * 1.03)
     assert frames[1].get_forces().shape == (8, 3)
+
+
+def _model(strategy, labels, force_rmse):
+    errors = {'force_rmse_eV_per_A': force_rmse, 'energy_mae_meV_per_atom': 100 * force_rmse}
+    errors['by_phase'] = {phase: dict(errors) for phase in phases.PHASES}
+    return data_efficiency.Model(strategy, 0, labels, 0, None, Path('unused'), errors)
+
+
+def test_curves_targets_and_their_markdown_tables():
+    settings = data_efficiency.Settings(seeds=(0,))
+    models = [
+        _model('initial', 10, 1.0),
+        _model('active_learning', 20, 0.25),
+        _model('dpgen_style', 20, 0.5),
+        _model('random', 20, 0.5),
+        _model('random', 80, 0.25),
+    ]
+    summary = data_efficiency.summarise_curves(settings, models)
+    best = summary['targets']['force_rmse_best_common']
+    assert best['target_eV_per_A'] == pytest.approx(0.5)  # the lowest error every strategy reaches
+    reached = summary['targets']['force_rmse_0.10']['labels_needed']
+    assert reached['random'] == {'labels': None, 'max_labels': 80.0}  # never reached: a bound
+    # 0.25 eV/A: ours at 20 labels, random at 80, so a quarter of random's labels.
+    needed = data_efficiency.labels_to_target([10, 20, 80], [1.0, 0.5, 0.25], 0.25)
+    assert needed == pytest.approx(80)
+    table = data_efficiency.markdown_report(summary)
+    assert '| active_learning | 20 | 0.250 | 25 |' in table
+    assert '| 0.100 eV/A | > 20 | > 20 | > 80 | unknown | unknown |' in table

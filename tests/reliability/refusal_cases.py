@@ -27,6 +27,29 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
+#: The codes the cases need, by role: (code label, executable, calculation plugin). None of them is run; the
+#: executables must exist (a missing one is a refusal case of its own). Executables without a path are looked
+#: up beside the running Python (the package's tools), then on PATH.
+CODE_ROLES = {
+    'pw': ('pw', 'pw.x', 'quantumespresso.pw'),
+    'train': ('nequip-train', 'nequip-train', 'mlipgen.nequip.train'),
+    'explore': ('mlipgen-explore', 'mlipgen-explore', 'mlipgen.explore'),
+    'evaluate': ('mlipgen-evaluate', 'mlipgen-evaluate', 'mlipgen.evaluate'),
+    'teacher': ('mlipgen-teacher-label', 'mlipgen-teacher-label', 'mlipgen.teacher_label'),
+    'benchmark': ('mlipgen-benchmark', 'mlipgen-benchmark', 'mlipgen.benchmark.model'),
+    'lammps': ('lmp', 'lmp', 'lammps.base'),
+    'lammps_raw': ('lmp-raw', 'lmp', 'lammps.raw'),
+}
+
+
+def executable(name: str) -> str | None:
+    """Absolute path of ``name``: beside the running Python, else on PATH; None if neither has it."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
 
 @dataclass
 class Context:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from aiida import orm
 
-from tests.conftest import require_executable
-from tests.reliability.refusal_cases import CASES, Context, run_case
+from tests.reliability.refusal_cases import CASES, CODE_ROLES, Context, executable, run_case
 from tests.silicon import ONE_THREAD, venv_tool
 
 
@@ -20,25 +19,13 @@ def cache():
 def context(aiida_profile, aiida_code_installed, pw_code, pseudo_family, tmp_path, cache):
     """The real codes of every stage (none of them runs) and a folder for the cases' files."""
 
-    def code(label, plugin):
-        return aiida_code_installed(
-            label=label, default_calc_job_plugin=plugin, filepath_executable=venv_tool(label), prepend_text=ONE_THREAD
-        )
-
-    codes = {
-        'pw': pw_code,
-        'train': code('nequip-train', 'mlipgen.nequip.train'),
-        'explore': code('mlipgen-explore', 'mlipgen.explore'),
-        'evaluate': code('mlipgen-evaluate', 'mlipgen.evaluate'),
-        'teacher': code('mlipgen-teacher-label', 'mlipgen.teacher_label'),
-        'benchmark': code('mlipgen-benchmark', 'mlipgen.benchmark.model'),
-        'lammps_raw': aiida_code_installed(
-            label='lmp-raw', default_calc_job_plugin='lammps.raw', filepath_executable=require_executable('lmp')
-        ),
-        'lammps': aiida_code_installed(
-            label='lmp', default_calc_job_plugin='lammps.base', filepath_executable=require_executable('lmp')
-        ),
-    }
+    codes = {'pw': pw_code}
+    for role, (label, name, plugin) in CODE_ROLES.items():
+        if role != 'pw':
+            path = executable(name) or pytest.fail(f'`{name}` is not installed: run `make install` first')
+            codes[role] = aiida_code_installed(
+                label=label, default_calc_job_plugin=plugin, filepath_executable=path, prepend_text=ONE_THREAD
+            )
     return Context(codes=codes, folder=tmp_path, profile=aiida_profile.name, cache=cache)
 
 

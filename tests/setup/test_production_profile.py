@@ -42,7 +42,7 @@ def rabbitmqctl(*arguments: str) -> None:
     executable = shutil.which('rabbitmqctl')
     if executable is None:
         pytest.fail('rabbitmqctl not found: the production tests need the RabbitMQ server of this machine')
-    subprocess.run([executable, *arguments], check=True, capture_output=True, timeout=60)
+    subprocess.run([executable, *arguments], check=True, capture_output=True, timeout=300)  # slow on a loaded machine
 
 
 @pytest.fixture(scope='module')

@@ -291,6 +291,26 @@ def training(context: Context, **changes):
     return TrainingWorkChain, inputs
 
 
+def nequip_train_base(context: Context, training_dataset=None, validation_dataset=None):
+    """``(NequipTrainBaseWorkChain, inputs)``: one member's training with restarts (never run)."""
+    from aiida import orm
+
+    from aiida_mlipgen.workflows.nequip_train_base import NequipTrainBaseWorkChain
+
+    nequip = {
+        'code': context.codes['train'],
+        'training_dataset': training_dataset or labelled([silicon(5.40 + 0.01 * index) for index in range(4)]),
+        'seed': orm.Int(1),
+        'hyperparameters': orm.Dict({'max_epochs': 1}),
+        'metadata': {'options': {'resources': {'num_machines': 1}}},
+    }
+    if validation_dataset is not None:
+        nequip['validation_dataset'] = validation_dataset
+    else:
+        nequip['validation_fraction'] = orm.Float(0.25)
+    return NequipTrainBaseWorkChain, {'nequip': nequip}
+
+
 def exploration(context: Context, conditions: dict | None = None, structures=None, models=None):
     from aiida_mlipgen.workflows.exploration import ExplorationWorkChain
 
@@ -626,6 +646,25 @@ CASES: list[Case] = [
         'process',
         lambda c: training(c, committee_size=__import__('aiida').orm.Int(1)),
         r'at least 2 members',
+    ),
+    # NequipTrainBaseWorkChain
+    Case(
+        'train-base-unlabelled-dataset',
+        'NequipTrainBaseWorkChain',
+        'unlabelled dataset',
+        'process',
+        lambda c: nequip_train_base(
+            c, training_dataset=__import__('aiida_mlipgen.data.dataset', fromlist=['x']).DatasetData([silicon()])
+        ),
+        r'training.*(label|energ|forces)',
+    ),
+    Case(
+        'train-base-unknown-species',
+        'NequipTrainBaseWorkChain',
+        'unknown species',
+        'process',
+        lambda c: nequip_train_base(c, validation_dataset=labelled([bulk('Ge', 'diamond', a=5.66)])),
+        r'Ge',
     ),
     # ExplorationWorkChain
     Case(

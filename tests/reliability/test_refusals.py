@@ -47,6 +47,7 @@ def test_the_table_covers_every_work_chain_the_command_line_and_the_data_types()
         'LabellingWorkChain',
         'TeacherLabellingWorkChain',
         'TrainingWorkChain',
+        'NequipTrainBaseWorkChain',
         'ExplorationWorkChain',
         'ClassicalSamplingWorkChain',
         'BenchmarkWorkChain',

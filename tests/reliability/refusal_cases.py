@@ -664,7 +664,7 @@ CASES: list[Case] = [
         'unknown species',
         'process',
         lambda c: nequip_train_base(c, validation_dataset=labelled([bulk('Ge', 'diamond', a=5.66)])),
-        r'Ge',
+        r"validation dataset has species \['Ge'\] that are not in the training dataset",
     ),
     # ExplorationWorkChain
     Case(

@@ -29,17 +29,19 @@ codes = {
 seeds = {'si8': orm.StructureData(ase=bulk('Si', 'diamond', a=5.43, cubic=True))}
 # The demo's own settings on top of the fast protocol (docs/demo.md says why): a small initial set of rattled
 # and strained crystals; the same three temperatures every iteration, so that the exploration test set measures
-# one distribution as the committee learns it; each committee trained from scratch on the whole set, for 100
-# epochs (at 40 the tiny models were still improving at the last epoch); 8 candidates per iteration; 20
-# exploration test frames in the first iteration, then 2 per temperature.
+# one distribution as the committee learns it; a committee of 3, each trained from scratch on the whole set, for
+# 100 epochs (at 40 the tiny models were still improving at the last epoch); 8 candidates per iteration; 21
+# exploration test frames in the first iteration (7 per temperature, to reach 20), then 1 per temperature; 3 DFT
+# runs at once on 2 cores, so that one run's AiiDA bookkeeping (upload, polling, parsing) overlaps the others.
 DEMO_SETTINGS = {
     'max_iterations': 3,
     'initial_set': {'rattle_amplitudes_A': [0.05, 0.1, 0.15], 'copies_per_amplitude': 3},
     'retrain_from_scratch_every': 1,
-    'train': {'train': {'nequip': {'hyperparameters': {'max_epochs': 100}}}},
+    'train': {'committee_size': 3, 'train': {'nequip': {'hyperparameters': {'max_epochs': 100}}}},
     'exploration_schedule': [{'temperatures_K': [300, 900, 1500]}],
     'selection': {'max_selected': 8},
-    'exploration_test': {'per_condition': 2, 'min_frames': 20},
+    'exploration_test': {'per_condition': 1, 'min_frames': 20},
+    'label': {'max_concurrent': 3},
 }
 builder = ActiveLearningWorkChain.get_builder_from_protocol(codes, seeds, protocol='fast', overrides=DEMO_SETTINGS)
 builder.group_label = orm.Str('mlipgen/demo_silicon')

@@ -192,9 +192,11 @@ def malformed_inputs(workdir: Path, profile_name: str) -> tuple[int, int]:
     """
     from aiida_mlipgen.setup.codes import get_or_create_code
     from aiida_mlipgen.setup.computer import get_or_create_localhost
+    from aiida_mlipgen.setup.pseudo_family import get_or_create_pseudo_family
     from tests.reliability.refusal_cases import CASES, CODE_ROLES, Context, executable, run_case
 
     workdir.mkdir(parents=True, exist_ok=True)
+    get_or_create_pseudo_family()
     computer, _ = get_or_create_localhost(workdir=workdir / 'work')
     codes = {
         role: get_or_create_code(label, executable(name), plugin, computer)[0]

@@ -18,15 +18,16 @@ liquid 2500 K, amorphous, vacancy and slab) is never trained on.
 
 Every strategy's labels are then judged the same way: at every budget (the loop's label count after
 each iteration, and larger budgets for ``random``) one NequIP model (the ``fast`` protocol's
-architecture, a fixed number of optimiser steps, same seed) is trained from scratch on the labels so
-far and scored on the test set, overall and per phase. Learning curves (force RMSE and energy MAE vs
-labels, mean over seeds) and the labels each strategy needs to reach a force RMSE of 0.10 eV/A and
-the best error every strategy reaches are printed and plotted
+architecture with l_max 2, :data:`MODEL_HYPERPARAMETERS`; 30 epochs of its labels, same seed) is trained
+from scratch on the labels so far and scored on the test set, overall and per phase. Learning curves
+(force RMSE and energy MAE vs labels, mean over seeds) and the labels each strategy needs to reach a
+force RMSE of 0.10 eV/A and the best error every strategy reaches are printed and plotted
 (:mod:`aiida_mlipgen.science.learning_curves`). Each strategy's final committee (its last budget,
 ``committee_size`` training seeds) is packaged under ``DIR/<strategy>/``.
 
     .venv/bin/python benchmarks/data_efficiency.py --output de-results            # 3 seeds
-    .venv/bin/python benchmarks/data_efficiency.py --output de-quick --quick      # 1 seed, < 20 min on 2 cores
+    .venv/bin/python benchmarks/data_efficiency.py --output de-quick --quick      # seed 0 (docs/performance.md)
+    .venv/bin/python benchmarks/data_efficiency.py --output de-quick --report     # its tables as markdown
 
 Writes ``DIR/summary.json``, ``DIR/learning_curves_forces.png``, ``DIR/learning_curves_energy.png``
 and ``DIR/<strategy>/member_<k>.nequip.zip``; the AiiDA profile, data and training logs stay in

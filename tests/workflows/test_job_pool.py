@@ -52,8 +52,9 @@ class SleepPoolWorkChain(JobPoolWorkChain):
 
 @pytest.fixture
 def bash_code(aiida_code_installed):
+    # A label of its own: another test's `bash` code may sit on a computer that is gone by now (a local SLURM).
     code = aiida_code_installed(
-        label='bash', default_calc_job_plugin='core.arithmetic.add', filepath_executable=shutil.which('bash')
+        label='job-pool-bash', default_calc_job_plugin='core.arithmetic.add', filepath_executable=shutil.which('bash')
     )
     # Poll the scheduler and open the transport without delays, so that a short job ends within seconds.
     code.computer.set_minimum_job_poll_interval(0.5)

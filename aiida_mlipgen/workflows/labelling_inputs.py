@@ -96,7 +96,10 @@ def parameters_for_frame(parameters: dict, num_electrons: float) -> dict:
 
 
 def settings_of_inputs(inputs) -> dict:
-    """The DFT settings fingerprint (:func:`labelling_settings`) of ``LabellingWorkChain`` inputs (``pw``, ``pseudos``)."""
+    """The DFT settings fingerprint (:func:`labelling_settings`) of ``LabellingWorkChain`` inputs.
+
+    :param inputs: the work chain's inputs, or a wrapper's: their ``pw`` and ``pseudos`` are read.
+    """
     pw_inputs = inputs['pw']
     kpoints_distance = pw_inputs['kpoints_distance'].value if 'kpoints_distance' in pw_inputs else None
     kpoints_mesh = None

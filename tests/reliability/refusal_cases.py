@@ -416,8 +416,9 @@ def write(context: Context, name: str, content: str | bytes) -> Path:
 
 
 def run_args(context: Context, *paths: Path, extra: tuple[str, ...] = ()) -> list[str]:
-    computer = context.codes['pw'].computer.label
-    return ['run', '--computer', computer, *extra, *(str(path) for path in paths)]
+    # The codes by UUID: other tests of the same profile may have stored codes of the same labels.
+    codes = [f'--code={stage}={context.codes[stage].uuid}' for stage in ('pw', 'train', 'explore', 'evaluate')]
+    return ['run', *codes, *extra, *(str(path) for path in paths)]
 
 
 def xyz(atoms: Atoms) -> str:

@@ -1,5 +1,7 @@
 """Splits and frame identity."""
 
+import itertools
+
 import pytest
 from ase.build import bulk
 
@@ -17,6 +19,17 @@ def test_split_is_a_seeded_partition_with_the_asked_sizes():
 def test_small_sets_still_give_every_part_a_frame():
     parts = split_indices(5, {'train': 0.8, 'validation': 0.1, 'test': 0.1}, seed=0)
     assert [len(part) for part in parts.values()] == [3, 1, 1]
+
+
+@pytest.mark.parametrize('order', list(itertools.permutations(['train', 'validation', 'test'])))
+def test_the_split_does_not_depend_on_the_order_of_the_fractions(order):
+    # PostgreSQL's JSONB returns a stored Dict's keys sorted by length (test, train, validation): the
+    # split of a loop must be the same on every storage back-end.
+    fractions = {'train': 0.6, 'validation': 0.2, 'test': 0.2}
+    reference = split_indices(13, fractions, seed=0)
+    parts = split_indices(13, {name: fractions[name] for name in order}, seed=0)
+    assert parts == reference
+    assert {name: len(part) for name, part in parts.items()} == {'train': 9, 'validation': 2, 'test': 2}
 
 
 @pytest.mark.parametrize(

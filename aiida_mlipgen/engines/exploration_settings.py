@@ -4,7 +4,7 @@ Example (YAML; every key not marked optional is required)::
 
     models: [member0.nequip.zip, member1.nequip.zip]   # >= 2 files, paths relative to this file
     structures: {si64: si64.extxyz}                    # name -> file (first frame is used)
-    temperatures_K: [300, 1000]
+    temperatures_K: [300, 1000]      # or per structure: {crystal: [300, 900, 1500], liquid: [2500]}
     pressures_GPa: [0.0, 5.0]        # NPT ensembles only
     ensemble: nvt-langevin           # nvt-langevin | nvt-nose-hoover | npt-mtk | npt-mtk-isotropic
     timestep_fs: 1.0
@@ -26,6 +26,11 @@ Example (YAML; every key not marked optional is required)::
     full_trajectory: false           # optional: also write every `trajectory_interval` steps
     trajectory_interval: 1           # optional
     device: cpu                      # optional: cpu | cuda
+
+``temperatures_K`` given per structure explores each structure at its own temperatures only (structures it
+does not name are not explored), so that a crystal is not melted at the liquid's temperature: the per-system
+temperatures of DP-GEN's ``model_devi_jobs`` (``sys_idx`` with ``temps``; Zhang et al., Comput. Phys.
+Commun. 253, 107206 (2020)).
 """
 
 from __future__ import annotations
@@ -84,7 +89,8 @@ class ExplorationSettings:
 
     models: list[Path]
     structures: dict[str, Atoms]
-    temperatures_K: list[float]  # noqa: N815
+    #: One list for every structure, or a list per structure name (structures left out are not explored).
+    temperatures_K: list[float] | dict[str, list[float]]  # noqa: N815
     pressures_GPa: list[float] | None  # noqa: N815
     ensemble: str
     timestep_fs: float
@@ -105,10 +111,18 @@ class ExplorationSettings:
     def is_npt(self) -> bool:
         return self.ensemble in NPT_ENSEMBLES
 
+    def temperatures_for(self, structure: str) -> list[float]:
+        """Temperatures (K) at which ``structure`` is explored; [] when a per-structure mapping leaves it out."""
+        return structure_temperatures(self.temperatures_K, structure)
+
     def conditions(self) -> list[Condition]:
         """The grid structure x temperature (x pressure), in a fixed order."""
         pressures = self.pressures_GPa if self.is_npt else [None]
-        grid = itertools.product(self.structures, self.temperatures_K, pressures)
+        grid = (
+            (name, temperature, pressure)
+            for name in self.structures
+            for temperature, pressure in itertools.product(self.temperatures_for(name), pressures)
+        )
         return [
             Condition(index=index, structure=name, temperature_K=temperature, pressure_GPa=pressure)
             for index, (name, temperature, pressure) in enumerate(grid)
@@ -168,6 +182,33 @@ def _number_list(raw: Mapping, key: str, positive: bool = False) -> list[float]:
     if not isinstance(values, (list, tuple)) or not values:
         raise ValueError(f'`{key}` must be a non-empty list of numbers (the grid would be empty), got {values!r}')
     return [_number({key: value}, key, positive=positive) for value in values]
+
+
+def structure_temperatures(temperatures: list[float] | Mapping[str, list[float]], structure: str) -> list[float]:
+    """The temperatures (K) of ``structure`` from a list for all structures or a mapping per structure."""
+    if isinstance(temperatures, Mapping):
+        return list(temperatures.get(structure, []))
+    return list(temperatures)
+
+
+def _temperatures(raw: Mapping, structure_names) -> list[float] | dict[str, list[float]]:
+    """``temperatures_K``: a non-empty list (every structure), or a mapping structure name -> non-empty list."""
+    values = raw.get('temperatures_K')
+    if not isinstance(values, Mapping):
+        return _number_list(raw, 'temperatures_K', positive=True)
+    unknown = sorted(set(values) - set(structure_names))
+    if unknown:
+        raise ValueError(
+            f'`temperatures_K` names structures that are not explored: {", ".join(map(str, unknown))} '
+            f'(structures: {", ".join(structure_names)})'
+        )
+    if not values:
+        raise ValueError('`temperatures_K` is an empty mapping: no structure would be explored')
+    return {
+        name: _number_list({f'temperatures_K.{name}': values[name]}, f'temperatures_K.{name}', positive=True)
+        for name in structure_names
+        if name in values
+    }
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -251,7 +292,7 @@ def parse_settings(raw: Mapping, base: Path = Path('.')) -> ExplorationSettings:
     return ExplorationSettings(
         models=model_paths,
         structures=structures,
-        temperatures_K=_number_list(raw, 'temperatures_K', positive=True),
+        temperatures_K=_temperatures(raw, list(structures)),
         pressures_GPa=pressures,
         ensemble=ensemble,
         timestep_fs=_number(raw, 'timestep_fs', positive=True),

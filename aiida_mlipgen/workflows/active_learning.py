@@ -7,7 +7,7 @@ import dataclasses
 from aiida import orm
 from aiida.common import AttributeDict
 from aiida.engine import ToContext, WorkChain, if_, while_
-from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin, recursive_merge
+from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from aiida_mlipgen.calculations.dataset_operations import generate_initial_set, merge_datasets, split_dataset
 from aiida_mlipgen.calculations.evaluate import CommitteeEvaluateCalculation
@@ -23,6 +23,7 @@ from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.science.exploration_test import ExplorationTestSettings
 from aiida_mlipgen.science.splitting import shared_frames
 from aiida_mlipgen.workflows.accounting import dft_calls, stage_accounting
+from aiida_mlipgen.workflows.active_learning_checks import iteration_conditions
 from aiida_mlipgen.workflows.active_learning_inputs import stopping_criteria, validate_inputs
 from aiida_mlipgen.workflows.benchmark import BenchmarkWorkChain
 from aiida_mlipgen.workflows.classical_sampling import ClassicalSamplingWorkChain
@@ -522,7 +523,7 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
         conditions = explore.conditions.get_dict()
         schedule = self.inputs.exploration_schedule.get_list() if 'exploration_schedule' in self.inputs else []
         if schedule:
-            conditions = recursive_merge(conditions, schedule[min(iteration, len(schedule)) - 1])
+            conditions = iteration_conditions(conditions, schedule[min(iteration, len(schedule)) - 1])
         explore.conditions = orm.Dict(conditions)
         # One set of trust levels for the whole loop: exploration stops a run above the hi that selection uses.
         explore.trust_levels = self.inputs.trust_levels

@@ -99,12 +99,24 @@ def check_continued_datasets(inputs) -> str | None:
     return None
 
 
+def iteration_conditions(conditions: dict, entry: dict) -> dict:
+    """``explore.conditions`` with one ``exploration_schedule`` entry on top.
+
+    Nested settings merge key by key; ``temperatures_K`` (a list, or a list per structure) is replaced whole,
+    so that an entry that names some structures explores those only.
+    """
+    from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
+
+    merged = recursive_merge(conditions, {key: value for key, value in entry.items() if key != 'temperatures_K'})
+    if 'temperatures_K' in entry:
+        merged['temperatures_K'] = entry['temperatures_K']
+    return merged
+
+
 def check_exploration(inputs) -> str | None:
     """Every iteration's exploration conditions (``explore.conditions`` with ``exploration_schedule``) checked
     as ``mlipgen-explore`` will check them, on the structures the loop explores from."""
     from types import SimpleNamespace
-
-    from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
     from aiida_mlipgen.calculations.explore import check_conditions
 
@@ -117,7 +129,7 @@ def check_exploration(inputs) -> str | None:
     trust_levels = inputs['trust_levels'].get_dict() if 'trust_levels' in inputs else None
     schedule = inputs['exploration_schedule'].get_list() if 'exploration_schedule' in inputs else []
     for index, entry in enumerate([{}, *schedule]):
-        merged = recursive_merge(conditions.get_dict(), entry) if isinstance(entry, dict) else entry
+        merged = iteration_conditions(conditions.get_dict(), entry) if isinstance(entry, dict) else entry
         extra = (trust_levels,) if trust_levels is not None else ()
         message = check_conditions(merged, structures, committee, *extra)
         if message:

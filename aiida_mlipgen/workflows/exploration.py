@@ -13,6 +13,7 @@ from aiida_mlipgen.calculations.dataset_operations import merge_datasets
 from aiida_mlipgen.calculations.explore import ExploreCalculation, check_conditions
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.data.model import ModelData
+from aiida_mlipgen.engines.exploration_settings import structure_temperatures
 from aiida_mlipgen.science.contract import TrustLevels
 from aiida_mlipgen.science.exit_codes import declare
 from aiida_mlipgen.workflows.input_checks import check_structures
@@ -23,10 +24,20 @@ NPT_PREFIX = 'npt'
 
 
 def grid(conditions: dict, structure_names: list[str]) -> list[dict]:
-    """One job per structure x temperature (x pressure for NPT): its own conditions, with a distinct seed."""
+    """One job per structure x temperature (x pressure for NPT): its own conditions, with a distinct seed.
+
+    ``temperatures_K`` is a list for every structure or a mapping structure -> list (structures it leaves
+    out are not explored).
+    """
     pressures = conditions.get('pressures_GPa') if conditions['ensemble'].startswith(NPT_PREFIX) else [None]
     jobs = []
-    points = itertools.product(sorted(structure_names), conditions['temperatures_K'], pressures)
+    points = (
+        (name, temperature, pressure)
+        for name in sorted(structure_names)
+        for temperature, pressure in itertools.product(
+            structure_temperatures(conditions['temperatures_K'], name), pressures
+        )
+    )
     for index, (name, temperature, pressure) in enumerate(points):
         job = {**conditions, 'temperatures_K': [temperature], 'seed': conditions.get('seed', 0) + index}
         if pressure is not None:
@@ -105,7 +116,8 @@ class ExplorationWorkChain(ProtocolMixin, JobPoolWorkChain):
         spec.input(
             'conditions',
             valid_type=orm.Dict,
-            help='Grid and MD settings: temperatures_K (list), ensemble, timestep_fs, steps, stride, optional '
+            help='Grid and MD settings: temperatures_K (a list, or a list per structure name), ensemble, '
+            'timestep_fs, steps, stride, optional '
             'pressures_GPa (NPT), stop_after for the early stop, seed, ...',
         )
         spec.input(

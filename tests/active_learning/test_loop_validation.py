@@ -114,3 +114,20 @@ def test_bad_exploration_test_and_adaptive_settings(loop_builder, port, value, m
     builder = loop_builder()
     builder[port] = orm.Dict(value)
     assert_refused(builder, match)
+
+
+def test_a_schedule_entry_naming_a_structure_that_is_not_explored(loop_builder):
+    builder = loop_builder()
+    builder.exploration_schedule = orm.List(
+        [{'temperatures_K': {'si2': [300]}}, {'temperatures_K': {'liquid': [2500]}}]
+    )
+    assert_refused(builder, r'`exploration_schedule\[1\]`: exploration conditions: `temperatures_K` names structures')
+
+
+def test_a_schedule_entry_replaces_the_temperatures_and_merges_the_rest():
+    from aiida_mlipgen.workflows.active_learning_checks import iteration_conditions
+
+    conditions = {'temperatures_K': {'crystal': [300], 'liquid': [2500]}, 'steps': 100, 'stride': 10}
+    merged = iteration_conditions(conditions, {'temperatures_K': {'crystal': [900]}, 'steps': 200})
+    assert merged == {'temperatures_K': {'crystal': [900]}, 'steps': 200, 'stride': 10}
+    assert iteration_conditions(conditions, {})['temperatures_K'] == conditions['temperatures_K']

@@ -183,6 +183,10 @@ def test_non_finite_predictions_stop_at_once(tiny_committee, structures, broken_
         ({'structures': {'dimer': 'dimer.extxyz'}, 'ensemble': 'npt-mtk', 'pressures_GPa': [0]}, 'NPT needs a full'),
         ({'structures': {'dimer': 'dimer.extxyz'}, 'stress_trust_lo': 0.5, 'stress_trust_hi': 2}, 'no stress'),
         ({'energy_trust_lo': 0.01}, 'give both energy_trust_lo and energy_trust_hi'),
+        ({'temperatures_K': {'si8': [300], 'liquid': [2500]}}, 'names structures that are not explored: liquid'),
+        ({'temperatures_K': {}}, 'empty mapping'),
+        ({'temperatures_K': {'si8': []}}, r'`temperatures_K.si8` must be a non-empty list'),
+        ({'temperatures_K': {'si8': [300, -5]}}, r'`temperatures_K.si8` must be positive'),
     ],
 )
 def test_bad_input_rejected(tiny_committee, structures, tmp_path, overrides, message):
@@ -239,3 +243,13 @@ def test_an_md_crash_is_recorded_not_raised(tiny_committee, structures, tmp_path
     assert result.stopped_early
     assert result.stop_reason == 'MD failed at step 0: RuntimeError: simulated out of memory'
     assert result.statistics(settings.steps)['checks'] == 0
+
+
+def test_temperatures_per_structure_explore_each_structure_at_its_own(tiny_committee, structures, tmp_path):
+    # A crystal that must not melt and a cell explored hot only; a structure left out is not explored.
+    raw = yaml.safe_load(_write_input(tmp_path, tiny_committee, structures).read_text())
+    raw['temperatures_K'] = {'si16': [2500], 'si8': [300, 900]}
+    settings = parse_settings(raw, base=tmp_path)
+    assert [condition.label for condition in settings.conditions()] == ['si8_300K', 'si8_900K', 'si16_2500K']
+    raw['temperatures_K'] = {'si16': [2500]}
+    assert [condition.label for condition in parse_settings(raw, base=tmp_path).conditions()] == ['si16_2500K']

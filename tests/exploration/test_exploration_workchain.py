@@ -52,6 +52,19 @@ def test_grid_gives_one_job_per_condition_with_distinct_seeds():
     assert len(jobs) == 8 and len({job['conditions']['seed'] for job in jobs}) == 8
 
 
+def test_grid_with_temperatures_per_structure_explores_only_the_named_structures():
+    jobs = grid(
+        {'ensemble': 'nvt-langevin', 'temperatures_K': {'crystal': [300, 900], 'liquid': [2500]}},
+        ['liquid', 'crystal', 'slab'],
+    )
+    assert [(job['structure'], job['conditions']['temperatures_K']) for job in jobs] == [
+        ('crystal', [300]),
+        ('crystal', [900]),
+        ('liquid', [2500]),
+    ]
+    assert len({job['conditions']['seed'] for job in jobs}) == 3
+
+
 def test_explores_the_grid_and_merges_frames_and_statistics(explore_code, committee_models, si8):
     # A window from 0 up: every frame with a finite deviation is a candidate, if the port reaches the engine.
     trust_levels = {'force_trust_lo': 0.0, 'force_trust_hi': 1000.0}
@@ -80,6 +93,7 @@ def test_explores_the_grid_and_merges_frames_and_statistics(explore_code, commit
         ({'conditions': {'force_trust_hi': 0.3}}, r"may not set \['force_trust_hi'\]: give the trust levels"),
         ({'conditions': {'temperatures_K': []}}, 'empty'),
         ({'conditions': {'temperatures_K': [-300]}}, 'positive'),
+        ({'conditions': {'temperatures_K': {'si8': [300], 'si64': [900]}}}, 'not explored: si64'),
         ({'conditions': {'timestep_fs': -1.0}}, 'positive'),
         ({'conditions': {'ensemble': 'nve-magic'}}, 'ensemble'),
     ],

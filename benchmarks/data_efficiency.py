@@ -86,12 +86,22 @@ TEST_CONDITIONS = (
     PhaseCondition('slab', 900),
 )
 
+#: The loops' exploration, per iteration: each phase at a temperature where it stays that phase (the liquid
+#: at 2500 K; crystal, vacancy and slab hot but solid; the amorphous below its crystallisation), the
+#: temperatures of the test set's conditions and between them. The third iteration explores but labels nothing.
+PHASE_SCHEDULE = (
+    tuple(PhaseCondition(phase, t) for phase, t in zip(PHASES, (900, 2500, 900, 900, 900), strict=True)),
+    tuple(PhaseCondition(phase, t) for phase, t in zip(PHASES, (1500, 2500, 300, 1500, 300), strict=True)),
+    tuple(PhaseCondition(phase, t) for phase, t in zip(PHASES, (300, 2500, 900, 900, 900), strict=True)),
+)
+
 
 @dataclass(frozen=True)
 class Settings:
     """What one benchmark run does. Temperatures K, times fs, deviations eV/A.
 
-    :param schedule: exploration temperatures per loop iteration (every phase at each); the last repeats.
+    :param schedule: exploration conditions per loop iteration (every phase at a temperature of its own, so
+        that the crystal and the slab are not melted at the liquid's); the last repeats.
     :param max_iterations: loop iterations; the last trains and explores but labels nothing more.
     :param model_epochs: passes over its training frames of every benchmark model (batches of
         :data:`MODEL_BATCH_SIZE`), as optimiser steps clipped to ``[model_min_steps, model_max_steps]``.
@@ -100,7 +110,7 @@ class Settings:
 
     seeds: tuple[int, ...] = (0, 1, 2)
     max_iterations: int = 3
-    schedule: tuple[tuple[float, ...], ...] = ((900,), (2500,), (1500,))
+    schedule: tuple[tuple[PhaseCondition, ...], ...] = field(default_factory=lambda: PHASE_SCHEDULE)
     explore_steps: int = 200
     explore_stride: int = 10
     timestep_fs: float = 2.0
@@ -193,9 +203,17 @@ def build_test_set(settings: Settings) -> list[Atoms]:
     )
 
 
-def iteration_temperatures(settings: Settings, iteration: int) -> tuple[float, ...]:
-    """Exploration temperatures of loop iteration ``iteration`` (1, 2, ...), the last entry repeating."""
+def iteration_conditions(settings: Settings, iteration: int) -> tuple[PhaseCondition, ...]:
+    """Exploration conditions of loop iteration ``iteration`` (1, 2, ...), the last entry repeating."""
     return settings.schedule[min(iteration, len(settings.schedule)) - 1]
+
+
+def iteration_temperatures(settings: Settings, iteration: int) -> dict[str, list[float]]:
+    """The loop's ``temperatures_K`` of iteration ``iteration``: phase -> temperatures (K)."""
+    temperatures = {}
+    for condition in iteration_conditions(settings, iteration):
+        temperatures.setdefault(condition.phase, []).append(float(condition.temperature_K))
+    return temperatures
 
 
 def loop_overrides(settings: Settings, seed: int, method: str, adaptive: bool = False) -> dict:
@@ -222,7 +240,7 @@ def loop_overrides(settings: Settings, seed: int, method: str, adaptive: bool = 
         'exploration_test': ADAPTIVE_EXPLORATION_TEST if adaptive else {'per_condition': 0, 'min_frames': 0},
         'adaptive_trust': ADAPTIVE_TRUST if adaptive else {'enabled': False},
         'exploration_schedule': [
-            {'temperatures_K': list(iteration_temperatures(settings, i))} for i in range(1, settings.max_iterations + 1)
+            {'temperatures_K': iteration_temperatures(settings, i)} for i in range(1, settings.max_iterations + 1)
         ],
         'train': {
             'committee_size': settings.committee_size,
@@ -351,12 +369,12 @@ def loop_settings(settings: Settings) -> str:
 
 
 def pool_conditions(settings: Settings, structures: dict, iteration: int) -> list[PhaseCondition]:
-    """The conditions the loop explores in iteration ``iteration``: every structure at every temperature."""
-    return [
-        PhaseCondition(name, temperature)
-        for name in sorted(structures)
-        for temperature in iteration_temperatures(settings, iteration)
-    ]
+    """The conditions the loop explores in iteration ``iteration`` (those of ``structures``), sorted by phase."""
+    conditions = iteration_conditions(settings, iteration)
+    return sorted(
+        (condition for condition in conditions if condition.phase in structures),
+        key=lambda condition: (condition.phase, condition.temperature_K),
+    )
 
 
 def random_pool(settings: Settings, structures: dict, seed: int, iterations: int) -> list[Atoms]:

@@ -61,12 +61,22 @@ def test_random_label_sets_are_nested_and_start_from_the_initial_set():
 def test_cumulative_label_sets_and_the_loop_schedule():
     assert [len(frames) for frames in data_efficiency.cumulative([[1, 2], [3], [4, 5]])] == [2, 3, 5]
     settings = data_efficiency.QUICK
-    assert data_efficiency.iteration_temperatures(settings, 1) == settings.schedule[0]
-    assert data_efficiency.iteration_temperatures(settings, 99) == settings.schedule[-1]
+    assert data_efficiency.iteration_conditions(settings, 1) == settings.schedule[0]
+    assert data_efficiency.iteration_conditions(settings, 99) == settings.schedule[-1]
+    # Every phase in every iteration, each at its own temperature: only the liquid is explored molten.
+    for iteration in range(1, settings.max_iterations + 1):
+        temperatures = data_efficiency.iteration_temperatures(settings, iteration)
+        assert set(temperatures) == {'crystal', 'liquid', 'amorphous', 'vacancy', 'slab'}
+        assert temperatures['liquid'] == [2500.0]
+        assert max(t for phase, values in temperatures.items() if phase != 'liquid' for t in values) <= 1500
+        # The random pool samples the same conditions.
+        pool = data_efficiency.pool_conditions(settings, dict.fromkeys(temperatures), iteration)
+        assert {c.label for c in pool} == {c.label for c in data_efficiency.iteration_conditions(settings, iteration)}
     overrides = data_efficiency.loop_overrides(settings, seed=1, method='random')
     assert overrides['selection']['method'] == 'random'
     assert overrides['exploration_test']['per_condition'] == 0
     assert len(overrides['exploration_schedule']) == settings.max_iterations
+    assert overrides['exploration_schedule'][0]['temperatures_K'] == data_efficiency.iteration_temperatures(settings, 1)
     assert overrides['adaptive_trust'] == {'enabled': False}
     # The loop's committee is the benchmark models' architecture (l_max 2: SW's three-body term).
     hyperparameters = overrides['train']['train']['nequip']['hyperparameters']

@@ -61,12 +61,20 @@ from aiida_mlipgen.science.learning_curves import best_common_target, label_rati
 
 STRATEGIES = ('active_learning', 'dpgen_style', 'random')
 #: Selection method of the loop, per loop strategy.
-LOOP_METHODS = {'active_learning': 'fps', 'dpgen_style': 'random', 'active_learning_adaptive': 'fps'}
+LOOP_METHODS = {
+    'active_learning': 'fps',
+    'dpgen_style': 'random',
+    'active_learning_adaptive': 'fps',
+    'active_learning_atom': 'fps',
+}
 #: ``--adaptive``: our loop with the trust window's lower level fitted each iteration (``adaptive_trust``) on
 #: an exploration test set of ``per_condition`` frames per condition (labelled, never trained on).
 ADAPTIVE_STRATEGY = 'active_learning_adaptive'
 ADAPTIVE_EXPLORATION_TEST = {'per_condition': 3, 'min_frames': 0}
 ADAPTIVE_TRUST = {'enabled': True, 'min_frames': 3}
+#: ``--per-atom``: our loop with farthest-point sampling on the environment of each candidate's atom of largest
+#: committee force deviation (``selection.descriptor_of = 'max_deviation_atom'``) instead of the frame average.
+PER_ATOM_STRATEGY = 'active_learning_atom'
 #: Force RMSE target, eV/A (DOMAIN targets quote < 0.15 for RMSE; the Si-Ge study reached < 0.10).
 FORCE_TARGET_EV_PER_A = 0.10
 #: Seeds of the melt-quenches: the loop's exploration structures and the test set's own.
@@ -130,11 +138,14 @@ class Settings:
     melt_quench: MeltQuench = field(default_factory=MeltQuench)
     parallel: int = 2
     adaptive: bool = False
+    per_atom: bool = False
 
     @property
     def strategies(self) -> tuple[str, ...]:
-        """The strategies compared: :data:`STRATEGIES`, and the adaptive loop with ``adaptive``."""
-        return STRATEGIES + ((ADAPTIVE_STRATEGY,) if self.adaptive else ())
+        """The strategies compared: :data:`STRATEGIES`, the adaptive loop with ``adaptive``, the per-atom one with
+        ``per_atom``."""
+        extra = ((ADAPTIVE_STRATEGY,) if self.adaptive else ()) + ((PER_ATOM_STRATEGY,) if self.per_atom else ())
+        return STRATEGIES + extra
 
     @property
     def loop_strategies(self) -> tuple[str, ...]:
@@ -216,8 +227,11 @@ def iteration_temperatures(settings: Settings, iteration: int) -> dict[str, list
     return temperatures
 
 
-def loop_overrides(settings: Settings, seed: int, method: str, adaptive: bool = False) -> dict:
-    """Overrides of the loop's ``fast`` protocol for one strategy and seed (``adaptive``: fitted lower trust level)."""
+def loop_overrides(
+    settings: Settings, seed: int, method: str, adaptive: bool = False, descriptor_of: str = 'frame'
+) -> dict:
+    """Overrides of the loop's ``fast`` protocol for one strategy and seed (``adaptive``: fitted lower trust level;
+    ``descriptor_of``: what the selection's descriptors describe)."""
     hyperparameters = {**MODEL_HYPERPARAMETERS, 'max_epochs': settings.loop_epochs}
     return {
         'max_iterations': settings.max_iterations,
@@ -236,6 +250,7 @@ def loop_overrides(settings: Settings, seed: int, method: str, adaptive: bool = 
             'max_selected': settings.max_selected,
             'method': method,
             'seed': seed,
+            'descriptor_of': descriptor_of,
         },
         'exploration_test': ADAPTIVE_EXPLORATION_TEST if adaptive else {'per_condition': 0, 'min_frames': 0},
         'adaptive_trust': ADAPTIVE_TRUST if adaptive else {'enabled': False},
@@ -271,7 +286,13 @@ def run_loop(settings: Settings, strategy: str, seed: int, codes: dict, structur
         codes,
         seeds,
         protocol='fast',
-        overrides=loop_overrides(settings, seed, LOOP_METHODS[strategy], adaptive=strategy == ADAPTIVE_STRATEGY),
+        overrides=loop_overrides(
+            settings,
+            seed,
+            LOOP_METHODS[strategy],
+            adaptive=strategy == ADAPTIVE_STRATEGY,
+            descriptor_of='max_deviation_atom' if strategy == PER_ATOM_STRATEGY else 'frame',
+        ),
         teacher=TEACHER,
     )
     builder.exploration_structures = {name: orm.StructureData(ase=atoms) for name, atoms in structures.items()}
@@ -360,6 +381,7 @@ def loop_settings(settings: Settings) -> str:
         'seeds',
         'parallel',
         'adaptive',
+        'per_atom',
         'model_epochs',
         'model_min_steps',
         'model_max_steps',
@@ -548,12 +570,8 @@ def summarise_curves(settings: Settings, models: Sequence[Model]) -> dict:
         'force_rmse_best_common': best_common_target([force_curve(strategy) for strategy in settings.strategies]),
     }
     pairs = [('active_learning', 'random'), ('active_learning', 'dpgen_style')]
-    if settings.adaptive:
-        pairs += [
-            (ADAPTIVE_STRATEGY, 'random'),
-            (ADAPTIVE_STRATEGY, 'dpgen_style'),
-            (ADAPTIVE_STRATEGY, 'active_learning'),
-        ]
+    for variant in settings.strategies[len(STRATEGIES) :]:
+        pairs += [(variant, 'random'), (variant, 'dpgen_style'), (variant, 'active_learning')]
     reached = {}
     for name, target in targets.items():
         needed = {}
@@ -583,6 +601,7 @@ def plot_curves(summary: dict, output: Path) -> list[Path]:
         'dpgen_style': 'tab:orange',
         'random': 'tab:green',
         ADAPTIVE_STRATEGY: 'tab:purple',
+        PER_ATOM_STRATEGY: 'tab:red',
     }
     paths = []
     for key, title, unit, filename in (
@@ -719,6 +738,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--adaptive', action='store_true', help=f'add {ADAPTIVE_STRATEGY}: the loop with the adaptive trust window'
     )
+    parser.add_argument(
+        '--per-atom',
+        action='store_true',
+        help=f'add {PER_ATOM_STRATEGY}: the loop selecting on the environment of the most uncertain atom',
+    )
     parser.add_argument('--report', action='store_true', help="print DIR/summary.json's tables as markdown and stop")
     parser.add_argument('--only-loop', choices=list(LOOP_METHODS), help=argparse.SUPPRESS)
     parser.add_argument('--loop-seed', type=int, default=0, help=argparse.SUPPRESS)
@@ -848,6 +872,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = replace(settings, model_epochs=args.model_epochs)
     if args.adaptive:
         settings = replace(settings, adaptive=True)
+    if args.per_atom:
+        settings = replace(settings, per_atom=True)
     args.output.mkdir(parents=True, exist_ok=True)
     if args.only_loop:
         run_one_loop(settings, args.output.resolve(), args.only_loop, args.loop_seed)

@@ -19,7 +19,8 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 
-from aiida_mlipgen.science.deviations import FrameDeviation
+from aiida_mlipgen.science.contract import FORCE_DEVIATION_PER_ATOM
+from aiida_mlipgen.science.deviations import FrameDeviation, per_atom_force_deviation
 from aiida_mlipgen.science.selection import classify_frames
 
 from .committee import Committee, CommitteePrediction
@@ -189,9 +190,11 @@ def run_condition(
                 trajectory_writer(_sampled_frame(atoms, condition, step, settings))
             if step % settings.stride:
                 continue
-            deviation = atoms.calc.committee_prediction(atoms).frame_deviation(0)
+            prediction = atoms.calc.committee_prediction(atoms)
+            deviation = prediction.frame_deviation(0)
             (frame_class,) = classify_frames([deviation], settings.trust_levels)
             frame = _sampled_frame(atoms, condition, step, settings)
+            frame.arrays[FORCE_DEVIATION_PER_ATOM] = per_atom_force_deviation(prediction.forces[0])
             for name in ('max_force_deviation', 'mean_force_deviation', 'energy_deviation_per_atom'):
                 frame.info[name] = getattr(deviation, name)
             frame.info['stress_deviation'] = deviation.stress_deviation

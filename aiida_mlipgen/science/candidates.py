@@ -20,11 +20,12 @@ from .contract import (
     CANDIDATE,
     CONDITION_KEY,
     ENERGY_DEVIATION_PER_ATOM,
+    FORCE_DEVIATION_PER_ATOM,
     MAX_FORCE_DEVIATION,
     STRESS_DEVIATION,
     STRUCTURE_KEY,
 )
-from .descriptors import DescriptorSettings, descriptor_matrix
+from .descriptors import DescriptorSettings, atom_descriptors, descriptor_matrix
 from .selection import (
     SelectionParameters,
     classify_deviations,
@@ -122,6 +123,31 @@ def _classify(
     return classes
 
 
+def uncertain_environments(
+    candidates: Sequence[Atoms], training_frames: Sequence[Atoms], settings: DescriptorSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors of each candidate's atom of largest force deviation, and of every training-set atom.
+
+    The per-atom deviations are ``atoms.arrays['force_deviation']`` (eV/A), which exploration writes.
+    A candidate then counts as covered when the training set holds an atom in an environment like its
+    most uncertain one, wherever that atom sits in its own cell.
+
+    :raises ValueError: when a candidate carries no per-atom force deviations.
+    """
+    points = []
+    for atoms in candidates:
+        if FORCE_DEVIATION_PER_ATOM not in atoms.arrays:
+            raise ValueError(
+                f"descriptor_of 'max_deviation_atom' needs per-atom force deviations "
+                f"(atoms.arrays['{FORCE_DEVIATION_PER_ATOM}']) on every explored frame; frame of condition "
+                f"{atoms.info.get(CONDITION_KEY)!r} has none (use descriptor_of 'frame')"
+            )
+        worst = int(np.nanargmax(np.asarray(atoms.arrays[FORCE_DEVIATION_PER_ATOM], dtype=float).reshape(-1)))
+        points.append(atom_descriptors(atoms, settings, [worst])[0])
+    reference = [atom_descriptors(atoms, settings) for atoms in training_frames]
+    return np.array(points), (np.concatenate(reference) if reference else np.zeros((0, settings.length)))
+
+
 def select_candidates_from_frames(
     frames: Sequence[Atoms],
     parameters: SelectionParameters,
@@ -164,8 +190,11 @@ def select_candidates_from_frames(
         settings = DescriptorSettings.for_frames(
             candidate_frames + training_frames, **dict(parameters.descriptor or {})
         )
-        points = descriptor_matrix(candidate_frames, settings)
-        reference = descriptor_matrix(training_frames, settings)
+        if parameters.descriptor_of == 'max_deviation_atom':
+            points, reference = uncertain_environments(candidate_frames, training_frames, settings)
+        else:
+            points = descriptor_matrix(candidate_frames, settings)
+            reference = descriptor_matrix(training_frames, settings)
         near_training = _distance_to_set(points, reference) <= parameters.duplicate_threshold
         duplicates = [index for index, near in zip(candidates, near_training, strict=True) if near]
         if parameters.method == 'fps':

@@ -36,6 +36,10 @@ DEVIATION_UNITS = {
     STRESS_DEVIATION: 'eV/A^3',
 }
 
+#: ``atoms.arrays`` key of the per-atom committee force deviation sqrt(mean_k |F_ik - <F_i>|^2), eV/A: the
+#: values whose maximum is :data:`MAX_FORCE_DEVIATION`, written by exploration on every sampled frame.
+FORCE_DEVIATION_PER_ATOM = 'force_deviation'
+
 #: ``atoms.info`` key of the exploration condition a frame was sampled under (see :func:`condition_label`).
 CONDITION_KEY = 'condition'
 #: ``atoms.info`` key of the exploration structure a frame comes from.

@@ -278,6 +278,9 @@ DEFAULT_MAX_SELECTED = 50
 DEFAULT_DUPLICATE_THRESHOLD = 0.02
 #: Ways to fill the budget: farthest-point sampling on descriptors, or DP-GEN's random cut.
 SELECTION_METHODS = ('fps', 'random')
+#: What a candidate's descriptor describes: the whole frame (atoms averaged), or the local environment of its
+#: atom of largest committee force deviation (compared with every atom environment of the training set).
+DESCRIPTOR_OF = ('frame', 'max_deviation_atom')
 #: The keys of :class:`~.descriptors.DescriptorSettings` a user may set (species come from the frames).
 DESCRIPTOR_KEYS = ('cutoff', 'num_radial_bins', 'radial_sigma', 'angle_cutoff', 'num_angle_bins', 'angle_sigma')
 
@@ -311,6 +314,7 @@ class SelectionParameters:
     seed: int = 0
     min_accurate_fraction: float = DEFAULT_MIN_ACCURATE_FRACTION
     descriptor: Mapping | None = None
+    descriptor_of: str = 'frame'
     force_trust_lo_per_structure: Mapping[str, float] | None = None
 
     def force_window(self, structure: str | None) -> TrustWindow:
@@ -330,6 +334,7 @@ class SelectionParameters:
             'seed': self.seed,
             MIN_ACCURATE_FRACTION_KEY: self.min_accurate_fraction,
             'descriptor': dict(self.descriptor or {}),
+            'descriptor_of': self.descriptor_of,
         }
         if self.force_trust_lo_per_structure:
             values['force_trust_lo_per_structure'] = dict(self.force_trust_lo_per_structure)
@@ -337,7 +342,7 @@ class SelectionParameters:
 
 
 #: Keys :func:`parse_selection_parameters` accepts in ``parameters``.
-SELECTION_PARAMETER_KEYS = ('max_selected', 'duplicate_threshold', 'method', 'seed', 'descriptor')
+SELECTION_PARAMETER_KEYS = ('max_selected', 'duplicate_threshold', 'method', 'seed', 'descriptor', 'descriptor_of')
 
 
 def parse_selection_parameters(
@@ -352,8 +357,10 @@ def parse_selection_parameters(
 
     :param parameters: the selection's own keys (all optional): ``max_selected`` (>= 1, default 50),
         ``duplicate_threshold`` (descriptor distance, default 0.02), ``method`` (``'fps'`` or ``'random'``),
-        ``seed`` (of the random cut) and ``descriptor`` (a dictionary of
-        :class:`~.descriptors.DescriptorSettings` keys but ``species``).
+        ``seed`` (of the random cut), ``descriptor`` (a dictionary of
+        :class:`~.descriptors.DescriptorSettings` keys but ``species``) and ``descriptor_of`` (``'frame'``, the
+        default, or ``'max_deviation_atom'``: the environment of each candidate's atom of largest committee
+        force deviation, compared with every atom environment of the training set).
     :param trust_levels: the trust windows (:class:`~.contract.TrustLevels` or its flat keys; default DP-GEN's
         0.05/0.15 eV/A force window). They are shared with exploration, so they are given apart from
         ``parameters``, never inside it.
@@ -381,6 +388,9 @@ def parse_selection_parameters(
     if method not in SELECTION_METHODS:
         raise ValueError(f'method must be one of {list(SELECTION_METHODS)}, got {method!r}')
     min_accurate_fraction = check_accurate_fraction(min_accurate_fraction)
+    descriptor_of = parameters.get('descriptor_of', 'frame')
+    if descriptor_of not in DESCRIPTOR_OF:
+        raise ValueError(f'descriptor_of must be one of {list(DESCRIPTOR_OF)}, got {descriptor_of!r}')
     descriptor = dict(parameters.get('descriptor') or {})
     unknown = sorted(set(descriptor) - set(DESCRIPTOR_KEYS))
     if unknown:
@@ -401,4 +411,5 @@ def parse_selection_parameters(
         seed=_integer(parameters, 'seed', 0, minimum=0),
         min_accurate_fraction=min_accurate_fraction,
         descriptor=descriptor,
+        descriptor_of=descriptor_of,
     )

@@ -81,6 +81,12 @@ def test_cumulative_label_sets_and_the_loop_schedule():
     # The loop's committee is the benchmark models' architecture (l_max 2: SW's three-body term).
     hyperparameters = overrides['train']['train']['nequip']['hyperparameters']
     assert hyperparameters['l_max'] == 2 and hyperparameters['max_epochs'] == settings.loop_epochs
+    assert overrides['selection']['descriptor_of'] == 'frame'
+    per_atom = data_efficiency.loop_overrides(settings, seed=1, method='fps', descriptor_of='max_deviation_atom')
+    assert per_atom['selection']['descriptor_of'] == 'max_deviation_atom'
+    from dataclasses import replace
+
+    assert replace(settings, per_atom=True).strategies[-1] == data_efficiency.PER_ATOM_STRATEGY
     adaptive = data_efficiency.loop_overrides(settings, seed=1, method='fps', adaptive=True)
     assert adaptive['adaptive_trust']['enabled'] and adaptive['exploration_test']['per_condition'] > 0
 

@@ -85,6 +85,10 @@ def test_short_md_samples_frames_with_committee_deviations(tiny_committee, struc
         assert frame.info['max_force_deviation'] == pytest.approx(deviation.max_force_deviation, rel=1e-8)
         assert frame.info['energy_deviation_per_atom'] == pytest.approx(deviation.energy_deviation_per_atom, rel=1e-8)
         assert frame.info['class'] == classify_frames([deviation], criteria)[0]
+        # the per-atom deviations whose maximum that is, for selection by the most uncertain atom
+        per_atom = frame.arrays['force_deviation']
+        assert per_atom.shape == (len(frame),)
+        assert per_atom.max() == pytest.approx(frame.info['max_force_deviation'], rel=1e-8)
     assert {frame.info['step'] for frame in frames} == {0, 10, 20, 30, 40}
     assert max(frame.info['max_force_deviation'] for frame in frames) > 0.01
 

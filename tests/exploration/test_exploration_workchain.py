@@ -81,6 +81,7 @@ def test_explores_the_grid_and_merges_frames_and_statistics(explore_code, commit
     assert {atoms.info['condition'] for atoms in frames} == {'si8_300K', 'si8_900K'}
     assert len(frames) == statistics['totals']['total']
     assert all('max_force_deviation' in atoms.info for atoms in frames)
+    assert all(atoms.arrays['force_deviation'].max() == atoms.info['max_force_deviation'] for atoms in frames)
     assert not results['frames'].base.attributes.get('has_forces')  # predictions are never labels
     assert results['frames'].creator.process_label == 'merge_datasets'
 

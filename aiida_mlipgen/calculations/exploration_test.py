@@ -17,7 +17,7 @@ from aiida.engine import calcfunction
 from aiida_mlipgen.data.dataset import DatasetData
 from aiida_mlipgen.parsers.evaluate_files import committee_mean_frames, committee_metrics, json_ready
 from aiida_mlipgen.science.calibration import AdaptiveWindowSettings, false_negatives, fitted_trust_lo
-from aiida_mlipgen.science.contract import CONDITION_KEY, MAX_FORCE_DEVIATION, STRUCTURE_KEY
+from aiida_mlipgen.science.contract import CONDITION_KEY, FORCE_DEVIATION_PER_ATOM, MAX_FORCE_DEVIATION, STRUCTURE_KEY
 from aiida_mlipgen.science.exploration_test import draw_test_frames
 from aiida_mlipgen.science.metrics import max_force_errors
 from aiida_mlipgen.science.splitting import shared_frames
@@ -56,6 +56,7 @@ def draw_exploration_test(
         atoms = frames[index].copy()
         for key in _EXPLORATION_KEYS:
             atoms.info.pop(key, None)
+        atoms.arrays.pop(FORCE_DEVIATION_PER_ATOM, None)
         atoms.info['source_index'] = index
         drawn.append(atoms)
     return {'frames': DatasetData(drawn)} if drawn else {}

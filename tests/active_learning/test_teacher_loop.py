@@ -86,6 +86,8 @@ def test_teacher_loop_holds_out_exploration_frames_and_ends_with_a_matching_comm
     exploration_test = results['exploration_test_dataset']
     assert exploration_test.num_frames == rows[1]['test_frames']
     assert all(atoms.info['condition'] in {'si8_300K', 'si8_900K'} for atoms in exploration_test.get_atoms())
+    # Labels only: the committee's deviations stay with the explored frames.
+    assert not any('force_deviation' in atoms.arrays for atoms in exploration_test.get_atoms())
     for name in ('training_dataset', 'validation_dataset', 'test_dataset'):
         assert not shared_frames(exploration_test.get_atoms(), results[name].get_atoms())
 

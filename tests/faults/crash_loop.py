@@ -122,6 +122,33 @@ def verdi(profile_name: str, *arguments: str) -> subprocess.CompletedProcess:
     )
 
 
+def clear_stale_broker_endpoint(profile_name: str) -> list[str]:
+    """Remove the file naming the sockets of an embedded broker service that was killed; return what was removed.
+
+    aiida-core's ZeroMQ broker service writes the path of its (new, random) socket folder to
+    ``broker.sockets`` when it starts, and removes the file when it stops. A SIGKILL leaves the file
+    behind, and ``verdi daemon start`` starts the workers beside the new service: a worker that reads
+    the file before the new service has rewritten it connects to the dead service's socket and never
+    receives a task (seen twice on a loaded machine: the loop's tasks stayed pending for an hour).
+    Without the file a worker waits until the new service has written it. This is the recovery step
+    docs/reliability.md gives after a crash of the embedded set-up; profiles with RabbitMQ have no
+    such file.
+    """
+    from aiida.manage.configuration import get_config
+
+    config = get_config()
+    profile = config.get_profile(profile_name)
+    if profile.process_control_backend != 'core.zeromq':
+        return []
+    from aiida.brokers.zeromq.service import ZeromqBrokerService
+
+    layout = ZeromqBrokerService.FilepathLayout(config.filepaths(profile)['broker_service']['dir'])
+    if not layout.sockets_file.exists():
+        return []
+    layout.sockets_file.unlink()
+    return [str(layout.sockets_file)]
+
+
 def crash_and_restart(profile_name: str, workers: int) -> dict:
     """SIGKILL every daemon process at once, then start the daemon again; return what was killed."""
     pids = daemon_processes(profile_name)
@@ -137,10 +164,11 @@ def crash_and_restart(profile_name: str, workers: int) -> dict:
         if time.monotonic() > deadline:
             raise RuntimeError(f'daemon processes {pids} survived SIGKILL')
         time.sleep(0.1)
+    cleared = clear_stale_broker_endpoint(profile_name)
     started = verdi(profile_name, 'daemon', 'start', str(workers))
     if started.returncode != 0:
         raise RuntimeError(f'daemon restart failed: {started.stdout} {started.stderr}')
-    return {'killed_pids': pids, 'restarted': daemon_processes(profile_name)}
+    return {'killed_pids': pids, 'cleared': cleared, 'restarted': daemon_processes(profile_name)}
 
 
 # -- where the loop is -----------------------------------------------------------------------------

@@ -202,7 +202,8 @@ class ActiveLearningWorkChain(ProtocolMixin, WorkChain):
             'selection',
             valid_type=orm.Dict,
             default=lambda: orm.Dict({}),
-            help='Parameters of select_candidates: max_selected, method, seed, duplicate_threshold, descriptor.',
+            help='Parameters of select_candidates: max_selected, method, seed, duplicate_threshold, descriptor, '
+            'descriptor_of.',
         )
         spec.input(
             'exploration_schedule',

@@ -149,19 +149,38 @@ def _angle_triplets(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, second
 
 
-def structure_descriptor(atoms: Atoms, settings: DescriptorSettings) -> np.ndarray:
-    """Fingerprint of one frame (see the module docstring), a vector of ``settings.length``.
+@dataclass(frozen=True)
+class _NeighbourTerms:
+    """What the Gaussians of both distributions are built from, one entry per term.
 
-    :raises ValueError: when the frame holds a species that ``settings`` does not list.
+    Radial: one term per ordered pair (centre, neighbour) within ``cutoff``; angular: one per pair of
+    neighbours of a centre within ``angle_cutoff``. ``*_centres`` are atom indices, ``*_blocks`` the
+    species-pair (radial) or centre-species (angular) block of each term.
+    """
+
+    pair_centres: np.ndarray
+    pair_distances: np.ndarray
+    pair_weights: np.ndarray
+    pair_blocks: np.ndarray
+    angle_centres: np.ndarray
+    angles: np.ndarray
+    angle_weights: np.ndarray
+    angle_blocks: np.ndarray
+
+
+def _neighbour_terms(
+    atoms: Atoms, settings: DescriptorSettings, is_centre: np.ndarray | None = None
+) -> _NeighbourTerms:
+    """The radial and angular terms of the atoms marked in ``is_centre`` (default: every atom).
+
+    :raises ValueError: for species that ``settings`` does not list, or coinciding atoms.
     """
     symbols = atoms.get_chemical_symbols()
     unknown = sorted(set(symbols) - set(settings.species))
     if unknown:
         raise ValueError(f'species {unknown} are not in the descriptor species {list(settings.species)}')
-    if len(atoms) == 0:
-        raise ValueError('cannot describe a frame without atoms')
     species_index = {symbol: index for index, symbol in enumerate(settings.species)}
-    kinds = np.array([species_index[symbol] for symbol in symbols])
+    kinds = np.array([species_index[symbol] for symbol in symbols], dtype=int)
     num_species = len(settings.species)
     pair_block = np.full((num_species, num_species), -1)
     for block, (a, b) in enumerate(settings.species_pairs):
@@ -172,26 +191,48 @@ def structure_descriptor(atoms: Atoms, settings: DescriptorSettings) -> np.ndarr
     if np.any(distances == 0):
         index = int(np.argmin(distances))
         raise ValueError(f'atoms {first[index]} and {second[index]} (or a periodic image) coincide')
-    radial = _smeared_histogram(
-        distances,
-        _cutoff_function(distances, settings.cutoff),
-        pair_block[kinds[first], kinds[second]],
-        len(settings.species_pairs),
-        settings.radial_grid,
-        settings.radial_sigma,
-    )
+    if is_centre is not None:
+        keep = is_centre[first]
+        first, second, distances, vectors = first[keep], second[keep], distances[keep], vectors[keep]
 
     within = distances < settings.angle_cutoff
     centres, angle_distances, angle_vectors = first[within], distances[within], vectors[within]
     p, q = _angle_triplets(centres)
     cosines = np.einsum('ij,ij->i', angle_vectors[p], angle_vectors[q]) / (angle_distances[p] * angle_distances[q])
-    angles = np.arccos(np.clip(cosines, -1.0, 1.0))
     smooth = _cutoff_function(angle_distances, settings.angle_cutoff)
+    return _NeighbourTerms(
+        pair_centres=first,
+        pair_distances=distances,
+        pair_weights=_cutoff_function(distances, settings.cutoff),
+        pair_blocks=pair_block[kinds[first], kinds[second]],
+        angle_centres=centres[p],
+        angles=np.arccos(np.clip(cosines, -1.0, 1.0)),
+        angle_weights=smooth[p] * smooth[q],
+        angle_blocks=kinds[centres[p]],
+    )
+
+
+def structure_descriptor(atoms: Atoms, settings: DescriptorSettings) -> np.ndarray:
+    """Fingerprint of one frame (see the module docstring), a vector of ``settings.length``.
+
+    :raises ValueError: when the frame holds a species that ``settings`` does not list.
+    """
+    if len(atoms) == 0:
+        raise ValueError('cannot describe a frame without atoms')
+    terms = _neighbour_terms(atoms, settings)
+    radial = _smeared_histogram(
+        terms.pair_distances,
+        terms.pair_weights,
+        terms.pair_blocks,
+        len(settings.species_pairs),
+        settings.radial_grid,
+        settings.radial_sigma,
+    )
     angular = _smeared_histogram(
-        angles,
-        smooth[p] * smooth[q],
-        kinds[centres[p]],
-        num_species,
+        terms.angles,
+        terms.angle_weights,
+        terms.angle_blocks,
+        len(settings.species),
         settings.angle_grid,
         settings.angle_sigma,
     )
@@ -219,48 +260,27 @@ def atom_descriptors(atoms: Atoms, settings: DescriptorSettings, centres: Sequen
 
     :raises ValueError: for species that ``settings`` does not list, a centre out of range, coinciding atoms.
     """
-    symbols = atoms.get_chemical_symbols()
-    unknown = sorted(set(symbols) - set(settings.species))
-    if unknown:
-        raise ValueError(f'species {unknown} are not in the descriptor species {list(settings.species)}')
     centres = np.arange(len(atoms)) if centres is None else np.asarray(centres, dtype=int).reshape(-1)
     if centres.size and (centres.min() < 0 or centres.max() >= len(atoms)):
         raise ValueError(f'centre atoms {centres.tolist()} out of range for a frame of {len(atoms)} atoms')
-    species_index = {symbol: index for index, symbol in enumerate(settings.species)}
-    kinds = np.array([species_index[symbol] for symbol in symbols], dtype=int)
-    num_species = len(settings.species)
-    pair_block = np.full((num_species, num_species), -1)
-    for block, (a, b) in enumerate(settings.species_pairs):
-        pair_block[species_index[a], species_index[b]] = block
-        pair_block[species_index[b], species_index[a]] = block
     row_of = np.full(len(atoms), -1)
     row_of[centres] = np.arange(len(centres))  # a centre given twice keeps its last row; both rows are filled below
-
-    first, second, distances, vectors = neighbor_list('ijdD', atoms, settings.cutoff)
-    if np.any(distances == 0):
-        index = int(np.argmin(distances))
-        raise ValueError(f'atoms {first[index]} and {second[index]} (or a periodic image) coincide')
-    keep = row_of[first] >= 0
+    terms = _neighbour_terms(atoms, settings, is_centre=row_of >= 0)
     radial = _accumulate(
-        distances[keep],
-        _cutoff_function(distances[keep], settings.cutoff),
-        row_of[first[keep]],
-        pair_block[kinds[first[keep]], kinds[second[keep]]],
+        terms.pair_distances,
+        terms.pair_weights,
+        row_of[terms.pair_centres],
+        terms.pair_blocks,
         (len(centres), len(settings.species_pairs)),
         settings.radial_grid,
         settings.radial_sigma,
     )
-    within = keep & (distances < settings.angle_cutoff)
-    owners, angle_distances, angle_vectors = first[within], distances[within], vectors[within]
-    p, q = _angle_triplets(owners)
-    cosines = np.einsum('ij,ij->i', angle_vectors[p], angle_vectors[q]) / (angle_distances[p] * angle_distances[q])
-    smooth = _cutoff_function(angle_distances, settings.angle_cutoff)
     angular = _accumulate(
-        np.arccos(np.clip(cosines, -1.0, 1.0)),
-        smooth[p] * smooth[q],
-        row_of[owners[p]],
-        kinds[owners[p]],
-        (len(centres), num_species),
+        terms.angles,
+        terms.angle_weights,
+        row_of[terms.angle_centres],
+        terms.angle_blocks,
+        (len(centres), len(settings.species)),
         settings.angle_grid,
         settings.angle_sigma,
     )
